@@ -1,0 +1,4 @@
+//! The bundled single-node Kafka-compatible broker. It knows nothing about log files.
+
+pub mod config;
+pub use config::{BrokerConfig, Flush};

@@ -1,0 +1,3 @@
+//! logferry
+pub mod broker;
+pub mod cli;
