@@ -1,0 +1,307 @@
+//! Wires the sections, owns their tasks, and orders shutdown: sections drain and write their
+//! final checkpoints first, then the bundled broker (if any) stops.
+
+use crate::broker;
+use crate::config::{Brokers, Config, ConfigError, SectionConfig};
+use crate::discovery::{self, DirWatcher, DiscoveryError};
+use crate::metrics::Metrics;
+use crate::queue::FileQueue;
+use crate::section::{Section, SectionEnv, SectionError};
+use fs2::FileExt;
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot create state directory {path}: {source}")]
+    StateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("state directory {path} is locked by another logferry agent (pid in {path}/lock); run one agent per state_dir")]
+    Locked { path: PathBuf },
+    #[error(transparent)]
+    Section(#[from] SectionError),
+    #[error(transparent)]
+    Discovery(#[from] DiscoveryError),
+    #[error("bundled broker: {0}")]
+    Broker(#[from] broker::BrokerError),
+    #[error("cannot install signal handlers: {0}")]
+    Signal(std::io::Error),
+}
+
+/// An exclusive lock on `state_dir`, held for the agent's lifetime.
+pub struct StateLock {
+    _file: File,
+}
+
+impl StateLock {
+    pub fn acquire(dir: &Path) -> Result<StateLock, AgentError> {
+        std::fs::create_dir_all(dir).map_err(|source| AgentError::StateDir {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let path = dir.join("lock");
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|source| AgentError::StateDir {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        if file.try_lock_exclusive().is_err() {
+            return Err(AgentError::Locked {
+                path: dir.to_path_buf(),
+            });
+        }
+        let _ = file.set_len(0);
+        let _ = writeln!(file, "{}", std::process::id());
+        Ok(StateLock { _file: file })
+    }
+}
+
+struct Running {
+    cfg: SectionConfig,
+    shutdown: watch::Sender<bool>,
+    join: JoinHandle<Result<(), SectionError>>,
+}
+
+/// A running agent: its sections and, with `brokers = "bundled"`, its broker.
+pub struct Agent {
+    config: Config,
+    env: SectionEnv,
+    metrics: Arc<Metrics>,
+    sections: BTreeMap<String, Running>,
+    broker: Option<broker::BrokerHandle>,
+    _lock: StateLock,
+}
+
+impl Agent {
+    /// Lock the state dir, start the bundled broker if configured, start every section.
+    pub async fn start(config: Config) -> Result<Agent, AgentError> {
+        let lock = StateLock::acquire(&config.agent.state_dir)?;
+        let (bootstrap, broker) = match &config.output.brokers {
+            Brokers::External(list) => (list.clone(), None),
+            Brokers::Bundled => {
+                let data_dir = config
+                    .broker
+                    .data_dir
+                    .clone()
+                    .unwrap_or_else(|| config.agent.state_dir.join("broker"));
+                let handle = broker::start(config.broker.clone(), data_dir).await?;
+                let b = handle.bootstrap_servers();
+                tracing::info!(bootstrap = %b, "bundled broker listening");
+                (b, Some(handle))
+            }
+        };
+        let env = SectionEnv {
+            bootstrap,
+            output: config.output.clone(),
+            host: config.agent.host.clone(),
+            state_dir: config.agent.state_dir.clone(),
+            rescan_interval: config.agent.rescan_interval,
+            shutdown_timeout: config.agent.shutdown_timeout,
+            watcher: Arc::new(DirWatcher::new()?),
+        };
+        let mut agent = Agent {
+            config: config.clone(),
+            env,
+            metrics: Metrics::new(),
+            sections: BTreeMap::new(),
+            broker,
+            _lock: lock,
+        };
+        for s in config.sections {
+            if let Err(e) = agent.start_section(s) {
+                agent.stop().await;
+                return Err(e);
+            }
+        }
+        Ok(agent)
+    }
+
+    pub fn bootstrap_servers(&self) -> &str {
+        &self.env.bootstrap
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    fn start_section(&mut self, cfg: SectionConfig) -> Result<(), AgentError> {
+        let m = self.metrics.section(&cfg.name, &cfg.topic);
+        let section = Section::new(cfg.clone(), self.env.clone(), m)?;
+        let (tx, rx) = watch::channel(false);
+        tracing::info!(section = %cfg.name, topic = %cfg.topic, dir = %cfg.log_base_path.display(), "section started");
+        let join = tokio::spawn(section.run(rx));
+        self.sections.insert(
+            cfg.name.clone(),
+            Running {
+                cfg,
+                shutdown: tx,
+                join,
+            },
+        );
+        Ok(())
+    }
+
+    async fn stop_sections(&mut self, names: &[String]) {
+        let mut joins = Vec::new();
+        for n in names {
+            if let Some(r) = self.sections.remove(n) {
+                let _ = r.shutdown.send(true);
+                joins.push((n.clone(), r.join));
+            }
+        }
+        for (n, j) in joins {
+            match j.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!(section = %n, "section stopped with an error: {e}"),
+                Err(e) => tracing::error!(section = %n, "section task failed: {e}"),
+            }
+        }
+    }
+
+    /// SIGHUP: apply a new config. An invalid config is rejected and the running one goes on.
+    pub async fn reload(&mut self, path: &Path) {
+        let new = match Config::load(path) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!("reload rejected, the running config stays in effect: {e}");
+                return;
+            }
+        };
+        if new.agent != self.config.agent
+            || new.output != self.config.output
+            || new.broker != self.config.broker
+        {
+            tracing::warn!("changes to [agent], [output] or [broker] take effect at the next restart; applying [topic.*] changes now");
+        }
+        let wanted: BTreeMap<String, SectionConfig> = new
+            .sections
+            .iter()
+            .map(|s| (s.name.clone(), s.clone()))
+            .collect();
+        let stale: Vec<String> = self
+            .sections
+            .iter()
+            .filter(|(n, r)| wanted.get(*n).is_none_or(|w| !w.same_as(&r.cfg)))
+            .map(|(n, _)| n.clone())
+            .collect();
+        self.stop_sections(&stale).await;
+        for (name, cfg) in wanted {
+            if !self.sections.contains_key(&name) {
+                if let Err(e) = self.start_section(cfg) {
+                    tracing::error!(section = %name, "cannot start section: {e}");
+                }
+            }
+        }
+        self.config.sections = new.sections;
+        tracing::info!(sections = self.sections.len(), "config reloaded");
+    }
+
+    /// Stop every section (each drains and writes its final checkpoint), then the broker.
+    pub async fn stop(&mut self) {
+        let names: Vec<String> = self.sections.keys().cloned().collect();
+        self.stop_sections(&names).await;
+        if let Some(b) = self.broker.take() {
+            if let Err(e) = b.shutdown().await {
+                tracing::error!("bundled broker shutdown: {e}");
+            }
+        }
+    }
+}
+
+/// `logferry run`: run until SIGTERM/SIGINT; SIGHUP reloads the config.
+pub async fn run(config_path: &Path) -> Result<(), AgentError> {
+    let config = Config::load(config_path)?;
+    let mut term = signal(SignalKind::terminate()).map_err(AgentError::Signal)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(AgentError::Signal)?;
+    let mut hup = signal(SignalKind::hangup()).map_err(AgentError::Signal)?;
+    let mut agent = Agent::start(config).await?;
+    tracing::info!(sections = agent.sections.len(), "logferry agent running");
+    loop {
+        tokio::select! {
+            _ = term.recv() => { tracing::info!("SIGTERM: stopping"); break; }
+            _ = int.recv() => { tracing::info!("SIGINT: stopping"); break; }
+            _ = hup.recv() => { tracing::info!("SIGHUP: reloading {}", config_path.display()); agent.reload(config_path).await; }
+        }
+    }
+    agent.stop().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// `logferry check`: validate, then list per section the files that would ship, in order,
+/// with their checkpointed offsets. Returns false if any section has a problem.
+pub fn check(config_path: &Path, out: &mut dyn Write) -> Result<bool, AgentError> {
+    let config = Config::load(config_path)?;
+    let mut ok = true;
+    let _ = writeln!(out, "config {} is valid", config_path.display());
+    for s in &config.sections {
+        let store =
+            crate::checkpoint::CheckpointStore::new(&config.agent.state_dir, &s.checkpoint_name);
+        let _ = writeln!(
+            out,
+            "\n[topic.{}] -> topic \"{}\", checkpoint {}",
+            s.name,
+            s.topic,
+            store.path().display()
+        );
+        let mut queue = FileQueue::new(s.start_at, s.rotate_wait);
+        match store.load() {
+            Ok(Some(cp)) => queue.restore(&cp.files),
+            Ok(None) => {}
+            Err(e) => {
+                ok = false;
+                let _ = writeln!(out, "  ERROR {e}");
+                continue;
+            }
+        }
+        let mut faults = Vec::new();
+        match discovery::scan(s, &queue, &mut faults) {
+            Ok(scan) => {
+                queue.reconcile(scan);
+            }
+            Err(e) => {
+                ok = false;
+                let _ = writeln!(out, "  ERROR {e}");
+                continue;
+            }
+        }
+        for f in faults {
+            ok = false;
+            let _ = writeln!(out, "  ERROR cannot read {}: {}", f.path.display(), f.error);
+        }
+        let files = queue.ordered();
+        if files.is_empty() {
+            let _ = writeln!(out, "  (no matching files yet)");
+        }
+        for f in files {
+            let state = if f.acked >= f.size {
+                "shipped"
+            } else {
+                "to ship"
+            };
+            let _ = writeln!(
+                out,
+                "  {:<60} offset {:>12} / {:<12} {}",
+                f.path.display(),
+                f.acked,
+                f.size,
+                state
+            );
+        }
+    }
+    Ok(ok)
+}

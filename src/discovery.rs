@@ -1,0 +1,223 @@
+//! Which files belong to a section, and when to look again.
+//!
+//! A scan lists `log_base_path` (not recursively) and keeps the files whose full path matches
+//! `log_name_regx` (anchored at both ends), plus `base_log_fullpath`. notify events wake the
+//! section; a periodic rescan is the safety net for lost inotify events and network file
+//! systems.
+
+use crate::config::SectionConfig;
+use crate::identity::{read_prefix, DevIno};
+use crate::queue::{FileQueue, ScanEntry};
+use notify::{EventKind, RecursiveMode, Watcher};
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DiscoveryError {
+    #[error("directory {path} does not exist yet; the section starts shipping when it appears")]
+    Missing { path: PathBuf },
+    #[error("cannot list directory {path}: {source}")]
+    List { path: PathBuf, source: io::Error },
+    #[error("cannot watch directories: {0}")]
+    Watch(#[from] notify::Error),
+}
+
+/// A file that could not be inspected (permission denied, vanished mid-scan, ...).
+#[derive(Debug)]
+pub struct Fault {
+    pub path: PathBuf,
+    pub error: io::Error,
+}
+
+/// Does `path_as_written` belong to the section?
+pub fn matches(section: &SectionConfig, path_as_written: &Path) -> bool {
+    match &section.log_name_regx {
+        Some(re) => re
+            .is_match(&path_as_written.to_string_lossy())
+            .unwrap_or(false),
+        None => false,
+    }
+}
+
+/// List the section's files. Files the queue needs to fingerprint get their first bytes read.
+pub fn scan(
+    section: &SectionConfig,
+    queue: &FileQueue,
+    faults: &mut Vec<Fault>,
+) -> Result<Vec<ScanEntry>, DiscoveryError> {
+    let dir = &section.log_base_path;
+    let rd = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(DiscoveryError::Missing { path: dir.clone() })
+        }
+        Err(source) => {
+            return Err(DiscoveryError::List {
+                path: dir.clone(),
+                source,
+            })
+        }
+    };
+    let mut paths: Vec<PathBuf> = Vec::new();
+    let written = Path::new(&section.log_base_path_raw);
+    for ent in rd {
+        let ent = ent.map_err(|source| DiscoveryError::List {
+            path: dir.clone(),
+            source,
+        })?;
+        let name = ent.file_name();
+        if matches(section, &written.join(&name)) {
+            paths.push(dir.join(&name));
+        }
+    }
+    if let Some(base) = &section.base_log_fullpath {
+        if !paths.iter().any(|p| p == base) {
+            paths.push(base.clone());
+        }
+    }
+    let mut out = Vec::with_capacity(paths.len());
+    let mut seen = HashSet::new();
+    let mut prefix = Vec::new();
+    for path in paths {
+        let meta = match std::fs::metadata(&path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(error) => {
+                faults.push(Fault { path, error });
+                continue;
+            }
+        };
+        if !meta.is_file() {
+            continue;
+        }
+        let id = DevIno::of(&meta);
+        if !seen.insert(id) {
+            continue; // hard link or the base path also matched by the regex
+        }
+        let mtime = meta.modified().unwrap_or(std::time::UNIX_EPOCH);
+        let size = meta.len();
+        let prefix_bytes = if queue.needs_prefix(id, size, mtime) {
+            match File::open(&path).and_then(|f| read_prefix(&f, &mut prefix)) {
+                Ok(()) => Some(prefix.clone()),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(error) => {
+                    faults.push(Fault { path, error });
+                    continue;
+                }
+            }
+        } else {
+            None
+        };
+        out.push(ScanEntry {
+            path,
+            id,
+            size,
+            mtime,
+            prefix: prefix_bytes,
+        });
+    }
+    Ok(out)
+}
+
+/// Wakes one section. `rescan` is set for events that change the set of files.
+#[derive(Debug, Default)]
+pub struct Wake {
+    pub notify: tokio::sync::Notify,
+    pub rescan: AtomicBool,
+}
+
+impl Wake {
+    pub fn wake(&self, rescan: bool) {
+        if rescan {
+            self.rescan.store(true, Ordering::Release);
+        }
+        self.notify.notify_one();
+    }
+
+    pub fn take_rescan(&self) -> bool {
+        self.rescan.swap(false, Ordering::AcqRel)
+    }
+}
+
+type Routes = Arc<Mutex<HashMap<PathBuf, Vec<Arc<Wake>>>>>;
+
+/// One inotify (notify) watcher shared by all sections; events are routed by directory.
+pub struct DirWatcher {
+    watcher: Mutex<notify::RecommendedWatcher>,
+    routes: Routes,
+    watched: Mutex<HashSet<PathBuf>>,
+}
+
+impl DirWatcher {
+    pub fn new() -> Result<DirWatcher, DiscoveryError> {
+        let routes: Routes = Arc::default();
+        let r = routes.clone();
+        let watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+            let Ok(routes) = r.lock() else { return };
+            match res {
+                Ok(ev) => {
+                    let rescan = !matches!(
+                        ev.kind,
+                        EventKind::Modify(notify::event::ModifyKind::Data(_))
+                    ) && !matches!(ev.kind, EventKind::Access(_));
+                    for p in &ev.paths {
+                        if let Some(dir) = p.parent() {
+                            for w in routes.get(dir).into_iter().flatten() {
+                                w.wake(rescan);
+                            }
+                        }
+                    }
+                    if ev.need_rescan() {
+                        routes.values().flatten().for_each(|w| w.wake(true));
+                    }
+                }
+                // An overflowed or failed watch: rescan everything.
+                Err(_) => routes.values().flatten().for_each(|w| w.wake(true)),
+            }
+        })?;
+        Ok(DirWatcher {
+            watcher: Mutex::new(watcher),
+            routes,
+            watched: Mutex::default(),
+        })
+    }
+
+    /// Route events of `dir` to `wake`, and watch `dir` if it exists. Returns whether the
+    /// directory is watched; call again later for a directory that did not exist.
+    pub fn watch(&self, dir: &Path, wake: &Arc<Wake>) -> bool {
+        if let Ok(mut routes) = self.routes.lock() {
+            let v = routes.entry(dir.to_path_buf()).or_default();
+            if !v.iter().any(|w| Arc::ptr_eq(w, wake)) {
+                v.push(wake.clone());
+            }
+        }
+        let Ok(mut watched) = self.watched.lock() else {
+            return false;
+        };
+        if watched.contains(dir) {
+            return true;
+        }
+        let Ok(mut w) = self.watcher.lock() else {
+            return false;
+        };
+        if w.watch(dir, RecursiveMode::NonRecursive).is_ok() {
+            watched.insert(dir.to_path_buf());
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Stop routing events to `wake` (section stopped).
+    pub fn unroute(&self, wake: &Arc<Wake>) {
+        if let Ok(mut routes) = self.routes.lock() {
+            for v in routes.values_mut() {
+                v.retain(|w| !Arc::ptr_eq(w, wake));
+            }
+        }
+    }
+}

@@ -1,0 +1,816 @@
+//! The per-section file queue: which files exist, in which order they ship, how far each is
+//! read and acknowledged. A pure state machine: it is fed directory scans and reader
+//! observations, and never touches the file system itself.
+//!
+//! Order is by modification time, oldest first (ties by discovery order); files ship one at
+//! a time, front to back. The current file is finished when a newer file exists (or it is
+//! gone), it is read to EOF, and it has been idle for `rotate_wait`.
+//!
+//! Rotation cases handled here:
+//! - rename: dev+ino follow the file to its new name; the new base file queues behind it;
+//! - copytruncate: the copy (a new inode whose first bytes match the fingerprint of the
+//!   truncated file) takes over the truncated file's place and offsets; the truncated base
+//!   restarts at 0;
+//! - inode reuse: same dev+ino, different fingerprint → a new file starting at 0.
+//!
+//! Invariants: `acked <= read` for every file; `acked` only moves forward except on
+//! identity change (a new file); a file's `acked` never exceeds what the broker acknowledged.
+
+use crate::checkpoint::FileCheckpoint;
+use crate::config::StartAt;
+use crate::identity::{DevIno, Fingerprint};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+pub type FileKey = u64;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Has (or may get) bytes to ship.
+    Active,
+    /// Read to EOF, idle, and a newer file exists: done unless it grows again.
+    Finished,
+    /// A copy of a live file (same first bytes, other inode): not shipped while the original
+    /// lives, adopted in its place if the original is truncated or disappears.
+    Shadow(FileKey),
+}
+
+#[derive(Debug, Clone)]
+pub struct TrackedFile {
+    pub key: FileKey,
+    pub id: DevIno,
+    pub fp: Fingerprint,
+    pub path: PathBuf,
+    /// Acknowledged by the broker: the checkpoint offset.
+    pub acked: u64,
+    /// Next byte to hand to the sender.
+    pub read: u64,
+    pub size: u64,
+    pub mtime: SystemTime,
+    /// Discovery order, the tie-break for equal mtimes.
+    pub order: u64,
+    pub status: Status,
+    /// Seen in the last scan.
+    pub present: bool,
+    /// The fingerprint was checked against the file since the agent started.
+    pub verified: bool,
+    /// A line longer than max_line_bytes was already reported for this file.
+    pub split_logged: bool,
+    /// The reader holds it open: it can be read to its end even after it vanished.
+    pub open: bool,
+}
+
+impl TrackedFile {
+    pub fn backlog_bytes(&self) -> u64 {
+        self.size.saturating_sub(self.acked)
+    }
+}
+
+/// One file found by a directory scan.
+#[derive(Debug, Clone)]
+pub struct ScanEntry {
+    pub path: PathBuf,
+    pub id: DevIno,
+    pub size: u64,
+    pub mtime: SystemTime,
+    /// The file's first bytes (up to FINGERPRINT_MAX), when [`FileQueue::needs_prefix`] asked.
+    pub prefix: Option<Vec<u8>>,
+}
+
+/// Something the section should log and count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// Bytes that can no longer be read: the file vanished or was truncated before they shipped.
+    Lost {
+        path: PathBuf,
+        bytes: u64,
+        reason: &'static str,
+    },
+    /// A truncated file's unread bytes were found in a copy (copytruncate).
+    Adopted {
+        from: PathBuf,
+        to: PathBuf,
+        offset: u64,
+    },
+    Truncated {
+        path: PathBuf,
+    },
+    GrewAfterFinish {
+        path: PathBuf,
+    },
+    Shadowed {
+        path: PathBuf,
+        of: PathBuf,
+    },
+}
+
+/// When the current file may be finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finish {
+    Now,
+    /// Not yet idle long enough: ask again at this time.
+    At(SystemTime),
+    /// No newer file: keep following this one.
+    No,
+}
+
+#[derive(Debug)]
+pub struct FileQueue {
+    files: BTreeMap<FileKey, TrackedFile>,
+    next_key: FileKey,
+    current: Option<FileKey>,
+    start_at: StartAt,
+    /// start_at applies only to files found by the first scan that have no checkpoint.
+    first_scan_done: bool,
+    rotate_wait: Duration,
+}
+
+impl FileQueue {
+    pub fn new(start_at: StartAt, rotate_wait: Duration) -> FileQueue {
+        FileQueue {
+            files: BTreeMap::new(),
+            next_key: 0,
+            current: None,
+            start_at,
+            first_scan_done: false,
+            rotate_wait,
+        }
+    }
+
+    /// Restore files from a checkpoint; they are verified against the file system by the
+    /// first scan.
+    pub fn restore(&mut self, files: &[FileCheckpoint]) {
+        for f in files {
+            let key = self.alloc_key();
+            let mtime = SystemTime::UNIX_EPOCH
+                + Duration::from_nanos(u64::try_from(f.mtime_ns.max(0)).unwrap_or(u64::MAX));
+            self.files.insert(
+                key,
+                TrackedFile {
+                    key,
+                    id: f.id,
+                    fp: f.fingerprint(),
+                    path: PathBuf::from(&f.path),
+                    acked: f.offset,
+                    read: f.offset,
+                    size: f.size,
+                    mtime,
+                    order: key,
+                    status: Status::Active,
+                    present: false,
+                    verified: false,
+                    split_logged: false,
+                    open: false,
+                },
+            );
+        }
+    }
+
+    fn alloc_key(&mut self) -> FileKey {
+        let k = self.next_key;
+        self.next_key += 1;
+        k
+    }
+
+    pub fn get(&self, key: FileKey) -> Option<&TrackedFile> {
+        self.files.get(&key)
+    }
+
+    pub fn get_mut(&mut self, key: FileKey) -> Option<&mut TrackedFile> {
+        self.files.get_mut(&key)
+    }
+
+    pub fn files(&self) -> impl Iterator<Item = &TrackedFile> {
+        self.files.values()
+    }
+
+    fn by_id(&self, id: DevIno) -> Option<FileKey> {
+        self.files.values().find(|f| f.id == id).map(|f| f.key)
+    }
+
+    /// Whether a scan should read this file's first bytes: new files, files not verified
+    /// since start, shadows, and files whose size or mtime changed (to detect truncation
+    /// followed by regrowth, and to extend short fingerprints).
+    pub fn needs_prefix(&self, id: DevIno, size: u64, mtime: SystemTime) -> bool {
+        match self.by_id(id).and_then(|k| self.files.get(&k)) {
+            None => true,
+            Some(f) => {
+                !f.verified
+                    || matches!(f.status, Status::Shadow(_))
+                    || ((f.size != size || f.mtime != mtime)
+                        && (!f.fp.is_complete() || size < f.read))
+            }
+        }
+    }
+
+    /// Bring the queue in line with a directory scan.
+    pub fn reconcile(&mut self, scan: Vec<ScanEntry>) -> Vec<Notice> {
+        let mut notices = Vec::new();
+        for f in self.files.values_mut() {
+            f.present = false;
+        }
+        // Files whose old content is gone from their inode (truncated or replaced): their
+        // unshipped bytes survive only in a copy.
+        let mut orphans: Vec<(TrackedFile, &'static str)> = Vec::new();
+        let mut new_files: Vec<ScanEntry> = Vec::new();
+        for e in scan {
+            let Some(key) = self.by_id(e.id) else {
+                new_files.push(e);
+                continue;
+            };
+            let Some(f) = self.files.get_mut(&key) else {
+                continue;
+            };
+            let prefix_ok = e.prefix.as_deref().map(|p| f.fp.matches(p)).unwrap_or(true);
+            if let Status::Shadow(of) = f.status {
+                f.present = true;
+                f.path = e.path.clone();
+                f.size = e.size;
+                f.mtime = e.mtime;
+                if let Some(p) = &e.prefix {
+                    if !f.fp.matches(p) || !self.files.contains_key(&of) {
+                        new_files.push(e);
+                        self.files.remove(&key);
+                    }
+                }
+                continue;
+            }
+            if e.size < f.read || !prefix_ok {
+                let old = self.files.remove(&key);
+                if let Some(old) = old {
+                    notices.push(Notice::Truncated {
+                        path: old.path.clone(),
+                    });
+                    if self.current == Some(key) {
+                        self.current = None;
+                    }
+                    orphans.push((old, "truncated"));
+                }
+                new_files.push(e);
+                continue;
+            }
+            f.present = true;
+            f.verified |= e.prefix.is_some();
+            f.path = e.path;
+            f.size = e.size;
+            f.mtime = e.mtime;
+            if let Some(p) = &e.prefix {
+                let fp = Fingerprint::of_prefix(p);
+                if fp.len > f.fp.len {
+                    f.fp = fp;
+                }
+            }
+            if f.status == Status::Finished && f.size > f.read {
+                f.status = Status::Active;
+                notices.push(Notice::GrewAfterFinish {
+                    path: f.path.clone(),
+                });
+            }
+        }
+
+        // Files no longer found. The current file keeps being read through its open
+        // descriptor; others can no longer be read.
+        let gone: Vec<FileKey> = self
+            .files
+            .values()
+            .filter(|f| !(f.present || f.open && Some(f.key) == self.current))
+            .map(|f| f.key)
+            .collect();
+        for key in gone {
+            if let Some(f) = self.files.remove(&key) {
+                if f.status == Status::Active {
+                    orphans.push((f, "deleted_before_read"));
+                }
+            }
+        }
+
+        for e in new_files {
+            self.add_new(e, &mut orphans, &mut notices);
+        }
+        // Shadows whose original is now an orphan take over its place.
+        let shadows: Vec<(FileKey, FileKey)> = self
+            .files
+            .values()
+            .filter_map(|f| match f.status {
+                Status::Shadow(of) if !self.files.contains_key(&of) => Some((f.key, of)),
+                _ => None,
+            })
+            .collect();
+        for (skey, of) in shadows {
+            let Some(s) = self.files.remove(&skey) else {
+                continue;
+            };
+            if let Some(pos) = orphans
+                .iter()
+                .position(|(o, _)| o.key == of && o.acked <= s.size)
+            {
+                let (o, _) = orphans.swap_remove(pos);
+                notices.push(Notice::Adopted {
+                    from: o.path.clone(),
+                    to: s.path.clone(),
+                    offset: o.acked,
+                });
+                self.insert_adopted(o, &s);
+            } else {
+                let key = self.alloc_key();
+                self.files.insert(
+                    key,
+                    TrackedFile {
+                        key,
+                        order: key,
+                        status: Status::Active,
+                        acked: 0,
+                        read: 0,
+                        ..s
+                    },
+                );
+            }
+        }
+        for (o, reason) in orphans {
+            let bytes = o.size.saturating_sub(o.read.max(o.acked));
+            if bytes > 0 {
+                notices.push(Notice::Lost {
+                    path: o.path.clone(),
+                    bytes,
+                    reason,
+                });
+            }
+        }
+        self.first_scan_done = true;
+        notices
+    }
+
+    /// The copy `s` continues the orphan `o`: same place in the queue, same offsets.
+    fn insert_adopted(&mut self, o: TrackedFile, s: &TrackedFile) {
+        let read = if o.read <= s.size { o.read } else { o.acked };
+        self.files.insert(
+            o.key,
+            TrackedFile {
+                id: s.id,
+                path: s.path.clone(),
+                size: s.size,
+                present: true,
+                verified: true,
+                status: Status::Active,
+                open: false,
+                read,
+                ..o
+            },
+        );
+    }
+
+    fn add_new(
+        &mut self,
+        e: ScanEntry,
+        orphans: &mut Vec<(TrackedFile, &'static str)>,
+        notices: &mut Vec<Notice>,
+    ) {
+        let prefix = e.prefix.clone().unwrap_or_default();
+        let fp = Fingerprint::of_prefix(&prefix);
+        if !prefix.is_empty() {
+            // A copy of an orphan (copytruncate, or a move across file systems)?
+            if let Some(pos) = orphans
+                .iter()
+                .position(|(o, _)| o.fp.len > 0 && o.fp.matches(&prefix) && o.acked <= e.size)
+            {
+                let (o, _) = orphans.swap_remove(pos);
+                notices.push(Notice::Adopted {
+                    from: o.path.clone(),
+                    to: e.path.clone(),
+                    offset: o.acked,
+                });
+                let s = TrackedFile {
+                    key: 0,
+                    id: e.id,
+                    fp,
+                    path: e.path,
+                    acked: 0,
+                    read: 0,
+                    size: e.size,
+                    mtime: e.mtime,
+                    order: 0,
+                    status: Status::Active,
+                    present: true,
+                    verified: true,
+                    split_logged: false,
+                    open: false,
+                };
+                self.insert_adopted(o, &s);
+                return;
+            }
+            // A copy of a live file: hold it back while the original lives.
+            if let Some(orig) = self.files.values().find(|f| {
+                !matches!(f.status, Status::Shadow(_)) && f.fp.len > 0 && f.fp.matches(&prefix)
+            }) {
+                notices.push(Notice::Shadowed {
+                    path: e.path.clone(),
+                    of: orig.path.clone(),
+                });
+                let of = orig.key;
+                let key = self.alloc_key();
+                self.files.insert(
+                    key,
+                    TrackedFile {
+                        key,
+                        id: e.id,
+                        fp,
+                        path: e.path,
+                        acked: 0,
+                        read: 0,
+                        size: e.size,
+                        mtime: e.mtime,
+                        order: key,
+                        status: Status::Shadow(of),
+                        present: true,
+                        verified: true,
+                        split_logged: false,
+                        open: false,
+                    },
+                );
+                return;
+            }
+        }
+        let start = if !self.first_scan_done && self.start_at == StartAt::End {
+            e.size
+        } else {
+            0
+        };
+        let key = self.alloc_key();
+        self.files.insert(
+            key,
+            TrackedFile {
+                key,
+                id: e.id,
+                fp,
+                path: e.path,
+                acked: start,
+                read: start,
+                size: e.size,
+                mtime: e.mtime,
+                order: key,
+                status: Status::Active,
+                present: true,
+                verified: true,
+                split_logged: false,
+                open: false,
+            },
+        );
+    }
+
+    fn sort_key(f: &TrackedFile) -> (SystemTime, u64) {
+        (f.mtime, f.order)
+    }
+
+    /// The file being shipped: kept until finished, else the oldest active file.
+    pub fn current(&mut self) -> Option<FileKey> {
+        if let Some(k) = self.current {
+            if self
+                .files
+                .get(&k)
+                .is_some_and(|f| f.status == Status::Active)
+            {
+                return Some(k);
+            }
+        }
+        self.current = self
+            .files
+            .values()
+            .filter(|f| f.status == Status::Active)
+            .min_by_key(|f| Self::sort_key(f))
+            .map(|f| f.key);
+        self.current
+    }
+
+    /// Files in shipping order (shadows excluded).
+    pub fn ordered(&self) -> Vec<&TrackedFile> {
+        let mut v: Vec<&TrackedFile> = self
+            .files
+            .values()
+            .filter(|f| !matches!(f.status, Status::Shadow(_)))
+            .collect();
+        v.sort_by_key(|f| Self::sort_key(f));
+        v
+    }
+
+    /// May the current file `key`, read to EOF, be finished at `now`?
+    pub fn can_finish(&self, key: FileKey, now: SystemTime) -> Finish {
+        let Some(cur) = self.files.get(&key) else {
+            return Finish::Now;
+        };
+        let newer = !cur.present
+            || self.files.values().any(|f| {
+                f.key != key
+                    && !matches!(f.status, Status::Shadow(_))
+                    && Self::sort_key(f) > Self::sort_key(cur)
+            });
+        if !newer {
+            return Finish::No;
+        }
+        let idle_at = cur.mtime + self.rotate_wait;
+        if now >= idle_at {
+            Finish::Now
+        } else {
+            Finish::At(idle_at)
+        }
+    }
+
+    pub fn finish(&mut self, key: FileKey) {
+        if let Some(f) = self.files.get_mut(&key) {
+            f.status = Status::Finished;
+            f.open = false;
+        }
+        if self.current == Some(key) {
+            self.current = None;
+        }
+        // A finished file that is gone has nothing more to give once acknowledged.
+        if self
+            .files
+            .get(&key)
+            .is_some_and(|f| !f.present && f.acked >= f.read)
+        {
+            self.files.remove(&key);
+        }
+    }
+
+    /// After a failed delivery: everything not acknowledged is read again, in order.
+    pub fn rewind(&mut self) {
+        for f in self.files.values_mut() {
+            if f.read > f.acked {
+                f.read = f.acked;
+                if f.status == Status::Finished {
+                    f.status = Status::Active;
+                }
+            }
+        }
+        self.current = None;
+    }
+
+    /// Drop finished files that are gone and fully acknowledged.
+    pub fn prune(&mut self) {
+        self.files
+            .retain(|_, f| f.present || f.status == Status::Active || f.acked < f.read);
+    }
+
+    /// Checkpoint entries: every file except shadows.
+    pub fn checkpoint_entries(&self) -> Vec<FileCheckpoint> {
+        self.ordered()
+            .into_iter()
+            .map(|f| FileCheckpoint {
+                id: f.id,
+                fp_len: f.fp.len,
+                fp_crc: f.fp.crc,
+                path: f.path.to_string_lossy().into_owned(),
+                offset: f.acked,
+                size: f.size.max(f.acked),
+                mtime_ns: f
+                    .mtime
+                    .duration_since(SystemTime::UNIX_EPOCH)
+                    .map(|d| d.as_nanos() as i128)
+                    .unwrap_or(0),
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000 + s)
+    }
+
+    fn entry(path: &str, ino: u64, content: &[u8], mtime: u64) -> ScanEntry {
+        ScanEntry {
+            path: PathBuf::from(path),
+            id: DevIno { dev: 1, ino },
+            size: content.len() as u64,
+            mtime: t(mtime),
+            prefix: Some(content[..content.len().min(256)].to_vec()),
+        }
+    }
+
+    fn q() -> FileQueue {
+        FileQueue::new(StartAt::Beginning, Duration::from_secs(5))
+    }
+
+    fn path_of(q: &FileQueue, k: FileKey) -> String {
+        q.get(k).expect("file").path.display().to_string()
+    }
+
+    #[test]
+    fn orders_by_mtime_and_finishes_only_with_newer_file_and_idle() {
+        let mut q = q();
+        q.reconcile(vec![
+            entry("/l/a.log", 3, b"c\n", 30),
+            entry("/l/a.log.1", 2, b"b\n", 20),
+            entry("/l/a.log.2", 1, b"a\n", 10),
+        ]);
+        let cur = q.current().expect("current");
+        assert_eq!(path_of(&q, cur), "/l/a.log.2");
+        assert_eq!(q.can_finish(cur, t(12)), Finish::At(t(15)));
+        assert_eq!(q.can_finish(cur, t(100)), Finish::Now);
+        q.finish(cur);
+        let cur = q.current().expect("current");
+        assert_eq!(path_of(&q, cur), "/l/a.log.1");
+        q.finish(cur);
+        let cur = q.current().expect("current");
+        assert_eq!(path_of(&q, cur), "/l/a.log");
+        assert_eq!(q.can_finish(cur, t(1000)), Finish::No);
+    }
+
+    #[test]
+    fn rename_rotation_with_unsent_lines_ships_old_inode_first() {
+        // seed case (b): the only file is renamed away while lines are unsent
+        let mut q = q();
+        q.reconcile(vec![entry("/l/a.log", 1, b"l1\nl2\n", 10)]);
+        let cur = q.current().expect("current");
+        q.get_mut(cur).expect("f").read = 3;
+        q.reconcile(vec![
+            entry("/l/a.log.1", 1, b"l1\nl2\n", 10),
+            entry("/l/a.log", 2, b"", 11),
+        ]);
+        assert_eq!(q.current(), Some(cur), "keeps reading the renamed inode");
+        assert_eq!(path_of(&q, cur), "/l/a.log.1");
+        assert_eq!(q.get(cur).expect("f").read, 3);
+        q.finish(cur);
+        let next = q.current().expect("next");
+        assert_eq!(path_of(&q, next), "/l/a.log");
+        assert_eq!(q.get(next).expect("f").read, 0);
+    }
+
+    #[test]
+    fn copytruncate_resumes_in_copy_and_restarts_base() {
+        let mut q = q();
+        let body = b"line one\nline two\nline three\n";
+        q.reconcile(vec![entry("/l/a.log", 1, body, 10)]);
+        let cur = q.current().expect("current");
+        {
+            let f = q.get_mut(cur).expect("f");
+            f.read = 18;
+            f.acked = 9;
+        }
+        // copy made, original not truncated yet: the copy is a shadow
+        let n = q.reconcile(vec![
+            entry("/l/a.log", 1, body, 10),
+            entry("/l/a.log.1", 2, body, 11),
+        ]);
+        assert!(matches!(n[0], Notice::Shadowed { .. }), "{n:?}");
+        assert_eq!(q.ordered().len(), 1);
+        // now truncated and a new line written
+        let n = q.reconcile(vec![
+            entry("/l/a.log", 1, b"new\n", 12),
+            entry("/l/a.log.1", 2, body, 11),
+        ]);
+        assert!(
+            n.iter()
+                .any(|n| matches!(n, Notice::Adopted { offset: 9, .. })),
+            "{n:?}"
+        );
+        assert!(!n.iter().any(|n| matches!(n, Notice::Lost { .. })), "{n:?}");
+        let order: Vec<(String, u64, u64)> = q
+            .ordered()
+            .iter()
+            .map(|f| (f.path.display().to_string(), f.acked, f.read))
+            .collect();
+        assert_eq!(
+            order,
+            vec![
+                ("/l/a.log.1".to_string(), 9, 18),
+                ("/l/a.log".to_string(), 0, 0)
+            ]
+        );
+        let c = q.current().expect("cur");
+        assert_eq!(path_of(&q, c), "/l/a.log.1");
+    }
+
+    #[test]
+    fn copytruncate_seen_only_after_truncation_still_adopts() {
+        let mut q = q();
+        let body = b"aaaa\nbbbb\n";
+        q.reconcile(vec![entry("/l/a.log", 1, body, 10)]);
+        let cur = q.current().expect("current");
+        q.get_mut(cur).expect("f").acked = 5;
+        q.get_mut(cur).expect("f").read = 5;
+        let n = q.reconcile(vec![
+            entry("/l/a.log", 1, b"", 12),
+            entry("/l/a.log.1", 2, body, 11),
+        ]);
+        assert!(
+            n.iter()
+                .any(|n| matches!(n, Notice::Adopted { offset: 5, .. })),
+            "{n:?}"
+        );
+        let first = q.current().expect("cur");
+        assert_eq!(path_of(&q, first), "/l/a.log.1");
+        assert_eq!(q.get(first).expect("f").read, 5);
+    }
+
+    #[test]
+    fn inode_reuse_starts_at_zero_and_counts_loss() {
+        let mut q = q();
+        q.reconcile(vec![entry("/l/a.log", 7, b"old content\n", 10)]);
+        let cur = q.current().expect("current");
+        q.get_mut(cur).expect("f").acked = 4;
+        q.get_mut(cur).expect("f").read = 4;
+        // the file was deleted, and a different file got inode 7
+        let n = q.reconcile(vec![entry("/l/a.log", 7, b"brand new stuff\n", 20)]);
+        assert!(
+            n.iter().any(|n| matches!(n, Notice::Lost { bytes: 8, .. })),
+            "{n:?}"
+        );
+        let cur = q.current().expect("current");
+        assert_eq!(q.get(cur).expect("f").read, 0);
+        assert_eq!(q.get(cur).expect("f").acked, 0);
+    }
+
+    #[test]
+    fn restore_verifies_fingerprint_and_start_at_end_applies_to_first_scan_only() {
+        let mut q = FileQueue::new(StartAt::End, Duration::from_secs(5));
+        q.restore(&[FileCheckpoint {
+            id: DevIno { dev: 1, ino: 1 },
+            fp_len: 3,
+            fp_crc: crc32c::crc32c(b"ab\n"),
+            path: "/l/a.log.1".into(),
+            offset: 3,
+            size: 3,
+            mtime_ns: 0,
+        }]);
+        q.reconcile(vec![
+            entry("/l/a.log.1", 1, b"ab\ncd\n", 10),
+            entry("/l/a.log", 2, b"xyz\n", 11),
+        ]);
+        let files: Vec<(String, u64)> = q
+            .ordered()
+            .iter()
+            .map(|f| (f.path.display().to_string(), f.acked))
+            .collect();
+        assert_eq!(
+            files,
+            vec![("/l/a.log.1".into(), 3), ("/l/a.log".into(), 4)]
+        );
+        q.reconcile(vec![
+            entry("/l/a.log.1", 1, b"ab\ncd\n", 10),
+            entry("/l/a.log", 2, b"xyz\n", 11),
+            entry("/l/b.log", 3, b"later\n", 12),
+        ]);
+        let b = q
+            .ordered()
+            .into_iter()
+            .find(|f| f.path.ends_with("b.log"))
+            .expect("b")
+            .acked;
+        assert_eq!(b, 0, "files found after the first scan start at 0");
+    }
+
+    #[test]
+    fn rewind_rereads_unacked_bytes_of_finished_files() {
+        let mut q = q();
+        q.reconcile(vec![
+            entry("/l/a.log.1", 1, b"a\nb\n", 10),
+            entry("/l/a.log", 2, b"c\n", 20),
+        ]);
+        let first = q.current().expect("cur");
+        q.get_mut(first).expect("f").read = 4;
+        q.get_mut(first).expect("f").acked = 2;
+        q.finish(first);
+        assert_ne!(q.current(), Some(first));
+        q.rewind();
+        assert_eq!(q.current(), Some(first));
+        assert_eq!(q.get(first).expect("f").read, 2);
+    }
+
+    #[test]
+    fn vanished_queued_file_is_lost_and_reported() {
+        let mut q = q();
+        q.reconcile(vec![
+            entry("/l/a.log.1", 1, b"aaaa\n", 10),
+            entry("/l/a.log", 2, b"c\n", 20),
+        ]);
+        let cur = q.current().expect("cur");
+        q.get_mut(cur).expect("f").open = true;
+        let n = q.reconcile(vec![entry("/l/a.log", 2, b"c\n", 20)]);
+        // a.log.1 is current (open), so it is not lost yet
+        assert!(n.is_empty(), "{n:?}");
+        let cur = q.current().expect("cur");
+        q.finish(cur);
+        let n = q.reconcile(vec![
+            entry("/l/a.log.3", 9, b"zz\n", 5),
+            entry("/l/a.log", 2, b"c\n", 20),
+        ]);
+        assert!(n.is_empty(), "{n:?}");
+        let n = q.reconcile(vec![entry("/l/a.log", 2, b"c\n", 20)]);
+        assert!(
+            n.iter().any(|n| matches!(
+                n,
+                Notice::Lost {
+                    bytes: 3,
+                    reason: "deleted_before_read",
+                    ..
+                }
+            )),
+            "{n:?}"
+        );
+    }
+}

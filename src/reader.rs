@@ -1,0 +1,116 @@
+//! Reads the current file: open by path, check it is the expected inode, seek, and fill a
+//! bounded buffer. Lines are framed in place, so no line is copied on our side.
+
+use crate::identity::DevIno;
+use crate::queue::{FileKey, TrackedFile};
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("cannot open {path}: {source}")]
+    Open { path: PathBuf, source: io::Error },
+    #[error("{path} is no longer the file being shipped (renamed or replaced)")]
+    Replaced { path: PathBuf },
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: io::Error },
+}
+
+/// An open file and the unconsumed bytes read from it.
+/// Invariant: `buf[pos..]` holds the file's bytes at offsets `base + pos ..`.
+pub struct Reader {
+    pub key: FileKey,
+    pub id: DevIno,
+    pub path: PathBuf,
+    file: File,
+    pub buf: Vec<u8>,
+    pub pos: usize,
+    pub base: u64,
+    cap: usize,
+}
+
+impl Reader {
+    /// Open `f` at its `read` offset. `cap` bounds the buffer and must exceed the longest line.
+    pub fn open(f: &TrackedFile, cap: usize) -> Result<Reader, ReadError> {
+        let path = f.path.clone();
+        let mut file = File::open(&path).map_err(|source| ReadError::Open {
+            path: path.clone(),
+            source,
+        })?;
+        let meta = file.metadata().map_err(|source| ReadError::Open {
+            path: path.clone(),
+            source,
+        })?;
+        if DevIno::of(&meta) != f.id {
+            return Err(ReadError::Replaced { path });
+        }
+        file.seek(SeekFrom::Start(f.read))
+            .map_err(|source| ReadError::Read {
+                path: path.clone(),
+                source,
+            })?;
+        Ok(Reader {
+            key: f.key,
+            id: f.id,
+            path,
+            file,
+            buf: Vec::with_capacity(cap),
+            pos: 0,
+            base: f.read,
+            cap,
+        })
+    }
+
+    /// File offset of the next unconsumed byte.
+    pub fn offset(&self) -> u64 {
+        self.base + self.pos as u64
+    }
+
+    pub fn consume_to(&mut self, end: u64) {
+        self.pos = (end - self.base) as usize;
+    }
+
+    /// Read more bytes; returns how many (0 at EOF).
+    pub fn fill(&mut self) -> Result<usize, ReadError> {
+        if self.pos > 0 {
+            self.buf.drain(..self.pos);
+            self.base += self.pos as u64;
+            self.pos = 0;
+        }
+        let old = self.buf.len();
+        if old >= self.cap {
+            return Ok(0);
+        }
+        self.buf.resize(self.cap, 0);
+        let r = loop {
+            match self.file.read(&mut self.buf[old..]) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                r => break r,
+            }
+        };
+        match r {
+            Ok(n) => {
+                self.buf.truncate(old + n);
+                Ok(n)
+            }
+            Err(source) => {
+                self.buf.truncate(old);
+                Err(ReadError::Read {
+                    path: self.path.clone(),
+                    source,
+                })
+            }
+        }
+    }
+
+    /// Size and mtime of the open file (it may have been renamed or unlinked).
+    pub fn stat(&self) -> Result<(u64, SystemTime), ReadError> {
+        let m = self.file.metadata().map_err(|source| ReadError::Read {
+            path: self.path.clone(),
+            source,
+        })?;
+        Ok((m.len(), m.modified().unwrap_or(std::time::UNIX_EPOCH)))
+    }
+}

@@ -1,0 +1,818 @@
+//! One section's pipeline: discovery → queue → reader → framing → sender, and delivery
+//! reports → checkpoint. One task owns all of it, so there is no lock on the hot path.
+//!
+//! Invariants:
+//! - a file's `acked` offset moves only to the end of the highest contiguous run of lines
+//!   whose delivery reports succeeded (the in-flight ring is popped from the front only);
+//! - after a failed delivery nothing more is sent until every outstanding report is back;
+//!   then everything not acknowledged is read again, in order (at-least-once, never a gap);
+//! - memory is bounded by the in-flight window and the read buffer: when the broker is slow
+//!   or down, reading stops and the files on disk are the buffer.
+
+use crate::checkpoint::{CheckpointError, CheckpointStore, SectionCheckpoint, VERSION};
+use crate::config::{OutputConfig, ProducerType, SectionConfig};
+use crate::discovery::{self, DirWatcher, DiscoveryError, Wake};
+use crate::framing::{Frame, LineFramer};
+use crate::metrics::SectionMetrics;
+use crate::queue::{FileKey, FileQueue, Finish, Notice};
+use crate::reader::{ReadError, Reader};
+use crate::sender::{classify, is_queue_full, FailureKind, Report, Sender, SenderError};
+use std::collections::{HashSet, VecDeque};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+/// Lines in flight in async mode, and bytes in flight in either mode.
+const ASYNC_WINDOW_LINES: usize = 100_000;
+const WINDOW_BYTES: u64 = 32 * 1024 * 1024;
+const READ_BUFFER: usize = 256 * 1024;
+const RETRY_MIN: Duration = Duration::from_millis(500);
+const RETRY_MAX: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum SectionError {
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    #[error(transparent)]
+    Sender(#[from] SenderError),
+}
+
+/// Everything a section needs from the agent.
+#[derive(Clone)]
+pub struct SectionEnv {
+    pub bootstrap: String,
+    pub output: OutputConfig,
+    pub host: String,
+    pub state_dir: PathBuf,
+    pub rescan_interval: Duration,
+    pub shutdown_timeout: Duration,
+    pub watcher: Arc<DirWatcher>,
+}
+
+/// A line handed to the sender, waiting for its delivery report.
+#[derive(Clone, Copy)]
+struct Pending {
+    key: FileKey,
+    /// File offset just past the line.
+    end: u64,
+    len: u32,
+    state: State,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum State {
+    Waiting,
+    Done,
+    Failed,
+}
+
+/// Why pumping stopped.
+#[derive(Debug, PartialEq, Eq)]
+enum Stall {
+    /// Nothing more to read until the files change.
+    Idle,
+    /// The window is full, or a failure waits for outstanding reports.
+    Window,
+    /// librdkafka's queue is full: retry shortly.
+    QueueFull,
+}
+
+pub struct Section {
+    cfg: SectionConfig,
+    env: SectionEnv,
+    queue: FileQueue,
+    framer: LineFramer,
+    reader: Option<Reader>,
+    sender: Sender,
+    reports: mpsc::UnboundedReceiver<Report>,
+    metrics: SectionMetrics,
+    store: CheckpointStore,
+    wake: Arc<Wake>,
+    inflight: VecDeque<Pending>,
+    /// Sequence number of `inflight[0]`.
+    base_seq: u64,
+    next_seq: u64,
+    outstanding: usize,
+    inflight_bytes: u64,
+    /// Sync mode: lines and start of the batch being filled.
+    batch_lines: usize,
+    batch_started: Option<Instant>,
+    failed: bool,
+    retry_delay: Duration,
+    /// No sending before this (backoff after a failure, or a full local queue).
+    hold_until: Option<Instant>,
+    finish_at: Option<SystemTime>,
+    dirty: bool,
+    missing_logged: bool,
+    faults_logged: HashSet<PathBuf>,
+}
+
+impl Section {
+    /// Load the checkpoint and create the producer. Fails on a corrupt checkpoint or a
+    /// producer config librdkafka refuses.
+    pub fn new(
+        cfg: SectionConfig,
+        env: SectionEnv,
+        metrics: SectionMetrics,
+    ) -> Result<Section, SectionError> {
+        let store = CheckpointStore::new(&env.state_dir, &cfg.checkpoint_name);
+        let mut queue = FileQueue::new(cfg.start_at, cfg.rotate_wait);
+        if let Some(cp) = store.load()? {
+            queue.restore(&cp.files);
+        }
+        let (sender, reports) = Sender::new(
+            &env.bootstrap,
+            &env.output,
+            &cfg,
+            &env.host,
+            metrics.clone(),
+        )?;
+        Ok(Section {
+            framer: LineFramer::new(cfg.max_line_bytes),
+            cfg,
+            env,
+            queue,
+            reader: None,
+            sender,
+            reports,
+            metrics,
+            store,
+            wake: Arc::new(Wake::default()),
+            inflight: VecDeque::new(),
+            base_seq: 0,
+            next_seq: 0,
+            outstanding: 0,
+            inflight_bytes: 0,
+            batch_lines: 0,
+            batch_started: None,
+            failed: false,
+            retry_delay: RETRY_MIN,
+            hold_until: None,
+            finish_at: None,
+            dirty: false,
+            missing_logged: false,
+            faults_logged: HashSet::new(),
+        })
+    }
+
+    pub fn wake(&self) -> Arc<Wake> {
+        self.wake.clone()
+    }
+
+    fn buffer_cap(&self) -> usize {
+        READ_BUFFER.max(self.cfg.max_line_bytes + 1 + 64 * 1024)
+    }
+
+    /// Run until `shutdown` turns true; then drain (bounded) and write the final checkpoint.
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> Result<(), SectionError> {
+        let name = self.cfg.name.clone();
+        let (cp_tx, cp_rx) = watch::channel(None::<SectionCheckpoint>);
+        let writer = tokio::spawn(checkpoint_writer(
+            self.store.clone(),
+            cp_rx,
+            self.cfg.sender_waiting_max.max(Duration::from_millis(10)),
+            name.clone(),
+        ));
+        self.watch_dirs();
+        self.rescan();
+        let mut rescan = tokio::time::interval(self.env.rescan_interval);
+        rescan.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut cp_tick =
+            tokio::time::interval(self.cfg.sender_waiting_max.max(Duration::from_millis(10)));
+        cp_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let wake = self.wake.clone();
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            let stall = self.pump();
+            let deadline = self.next_deadline(&stall);
+            tokio::select! {
+                _ = shutdown.changed() => {}
+                r = self.reports.recv() => {
+                    if let Some(r) = r {
+                        self.on_report(r);
+                        while let Ok(r) = self.reports.try_recv() {
+                            self.on_report(r);
+                        }
+                    }
+                }
+                _ = wake.notify.notified() => {
+                    if wake.take_rescan() {
+                        self.rescan();
+                    }
+                }
+                _ = rescan.tick() => {
+                    self.watch_dirs();
+                    self.rescan();
+                }
+                _ = cp_tick.tick() => {
+                    if self.dirty {
+                        self.dirty = false;
+                        let _ = cp_tx.send(Some(self.snapshot()));
+                    }
+                }
+                _ = sleep_until_opt(deadline) => {
+                    self.hold_until = self.hold_until.filter(|t| *t > Instant::now());
+                }
+            }
+        }
+        // Shutdown: stop reading, wait (bounded) for outstanding delivery reports.
+        self.reader = None;
+        let limit = Instant::now() + self.env.shutdown_timeout;
+        while self.outstanding > 0 {
+            match tokio::time::timeout_at(limit, self.reports.recv()).await {
+                Ok(Some(r)) => self.on_report(r),
+                Ok(None) => break,
+                Err(_) => {
+                    tracing::warn!(
+                        section = %name,
+                        outstanding = self.outstanding,
+                        "shutdown timeout: lines still unacknowledged will be sent again at the next start"
+                    );
+                    break;
+                }
+            }
+        }
+        let _ = cp_tx.send(Some(self.snapshot()));
+        drop(cp_tx);
+        self.env.watcher.unroute(&self.wake);
+        match writer.await {
+            Ok(r) => r?,
+            Err(e) => tracing::error!(section = %name, "checkpoint writer failed: {e}"),
+        }
+        self.sender.purge();
+        tracing::info!(section = %name, "section stopped; final checkpoint written");
+        Ok(())
+    }
+
+    fn next_deadline(&self, stall: &Stall) -> Option<Instant> {
+        let mut d = self.hold_until;
+        if *stall == Stall::QueueFull {
+            d = Some(Instant::now() + Duration::from_millis(5));
+        }
+        if let (Stall::Idle, Some(at)) = (stall, self.finish_at) {
+            let wait = at.duration_since(SystemTime::now()).unwrap_or_default();
+            let t = Instant::now() + wait + Duration::from_millis(1);
+            d = Some(d.map_or(t, |x| x.min(t)));
+        }
+        if self.cfg.producer_type == ProducerType::Sync {
+            if let Some(s) = self.batch_started {
+                if self.batch_lines > 0 && self.outstanding == 0 {
+                    let t = s + self.cfg.sender_waiting_max;
+                    d = Some(d.map_or(t, |x| x.min(t)));
+                }
+            }
+        }
+        d
+    }
+
+    fn watch_dirs(&mut self) {
+        let mut dirs = vec![self.cfg.log_base_path.clone()];
+        if let Some(parent) = self.cfg.base_log_fullpath.as_ref().and_then(|p| p.parent()) {
+            if parent != self.cfg.log_base_path {
+                dirs.push(parent.to_path_buf());
+            }
+        }
+        for d in dirs {
+            self.env.watcher.watch(&d, &self.wake);
+        }
+    }
+
+    pub fn scan_and_reconcile(&mut self) -> Result<(), DiscoveryError> {
+        let mut faults = Vec::new();
+        let scan = discovery::scan(&self.cfg, &self.queue, &mut faults)?;
+        for f in faults {
+            if self.faults_logged.insert(f.path.clone()) {
+                self.metrics.file_error(io_reason(&f.error));
+                tracing::error!(section = %self.cfg.name, path = %f.path.display(), "cannot read file: {}; it is skipped until it becomes readable", f.error);
+            }
+        }
+        for n in self.queue.reconcile(scan) {
+            self.on_notice(n);
+        }
+        self.dirty = true;
+        Ok(())
+    }
+
+    fn rescan(&mut self) {
+        match self.scan_and_reconcile() {
+            Ok(()) => {
+                if self.missing_logged {
+                    self.missing_logged = false;
+                    tracing::info!(section = %self.cfg.name, dir = %self.cfg.log_base_path.display(), "directory appeared; shipping starts");
+                    self.watch_dirs();
+                }
+            }
+            Err(e @ DiscoveryError::Missing { .. }) => {
+                if !self.missing_logged {
+                    self.missing_logged = true;
+                    tracing::warn!(section = %self.cfg.name, "{e}");
+                }
+            }
+            Err(e) => tracing::error!(section = %self.cfg.name, "{e}"),
+        }
+    }
+
+    fn on_notice(&mut self, n: Notice) {
+        let s = &self.cfg.name;
+        match n {
+            Notice::Lost {
+                path,
+                bytes,
+                reason,
+            } => {
+                self.metrics.bytes_lost(reason, bytes);
+                tracing::error!(section = %s, path = %path.display(), bytes, reason, "bytes could not be shipped: the file was removed or truncated before they were read");
+            }
+            Notice::Adopted { from, to, offset } => {
+                tracing::info!(section = %s, from = %from.display(), to = %to.display(), offset, "file was truncated; continuing in its copy (copytruncate)");
+            }
+            Notice::Truncated { path } => {
+                tracing::info!(section = %s, path = %path.display(), "file truncated or replaced; reading it from the start");
+            }
+            Notice::GrewAfterFinish { path } => {
+                tracing::warn!(section = %s, path = %path.display(), "finished file grew again; shipping the new bytes");
+            }
+            Notice::Shadowed { path, of } => {
+                tracing::info!(section = %s, path = %path.display(), of = %of.display(), "file is a copy of a file being shipped; held back while the original exists");
+            }
+        }
+        if self
+            .reader
+            .as_ref()
+            .is_some_and(|r| self.queue.get(r.key).is_none_or(|f| f.id != r.id))
+        {
+            self.reader = None;
+        }
+    }
+
+    fn window_open(&mut self) -> bool {
+        if self.failed || self.hold_until.is_some_and(|t| t > Instant::now()) {
+            return false;
+        }
+        if self.inflight_bytes >= WINDOW_BYTES {
+            return false;
+        }
+        match self.cfg.producer_type {
+            ProducerType::Async => self.inflight.len() < ASYNC_WINDOW_LINES,
+            ProducerType::Sync => {
+                if self.outstanding == 0 && self.batch_lines > 0 && self.batch_sealed() {
+                    self.batch_lines = 0;
+                    self.batch_started = None;
+                }
+                !self.batch_sealed()
+            }
+        }
+    }
+
+    /// Sync mode: a batch is sealed once it has sender_batch_num_messages lines or its
+    /// sender_waiting_max_ms have passed; then it waits for its delivery reports.
+    fn batch_sealed(&self) -> bool {
+        self.batch_lines >= self.cfg.sender_batch_num_messages
+            || self
+                .batch_started
+                .is_some_and(|s| Instant::now() >= s + self.cfg.sender_waiting_max)
+    }
+
+    /// Read and send as much as the window allows.
+    fn pump(&mut self) -> Stall {
+        self.finish_at = None;
+        loop {
+            if !self.window_open() {
+                return Stall::Window;
+            }
+            let Some(key) = self.queue.current() else {
+                return Stall::Idle;
+            };
+            if !self.ensure_reader(key) {
+                continue;
+            }
+            let Some(reader) = self.reader.as_ref() else {
+                return Stall::Idle;
+            };
+            match self.framer.next(&reader.buf, reader.pos, reader.base) {
+                Some(frame) => {
+                    if let Err(stall) = self.send_frame(key, frame) {
+                        return stall;
+                    }
+                }
+                None => match self.fill() {
+                    Ok(0) => match self.at_eof(key) {
+                        Some(stall) => return stall,
+                        None => continue,
+                    },
+                    Ok(_) => continue,
+                    Err(e) => {
+                        self.file_failed(key, e);
+                        continue;
+                    }
+                },
+            }
+        }
+    }
+
+    fn fill(&mut self) -> Result<usize, ReadError> {
+        match self.reader.as_mut() {
+            Some(r) => r.fill(),
+            None => Ok(0),
+        }
+    }
+
+    /// Open the current file at its read offset if the reader isn't already there.
+    /// Returns false if the queue changed (call `current` again).
+    fn ensure_reader(&mut self, key: FileKey) -> bool {
+        let Some(f) = self.queue.get(key) else {
+            return false;
+        };
+        if let Some(r) = &self.reader {
+            if r.key == key && r.id == f.id && r.offset() == f.read {
+                return true;
+            }
+        }
+        self.reader = None;
+        match Reader::open(f, self.buffer_cap()) {
+            Ok(r) => {
+                self.reader = Some(r);
+                if let Some(f) = self.queue.get_mut(key) {
+                    f.open = true;
+                }
+                true
+            }
+            Err(e) => {
+                self.file_failed(key, e);
+                false
+            }
+        }
+    }
+
+    /// The current file can't be read. If it moved, a rescan finds it; if it can't be read
+    /// at all, its remaining bytes are counted lost and the queue moves on.
+    fn file_failed(&mut self, key: FileKey, e: ReadError) {
+        self.reader = None;
+        let (moved, unreadable) = match &e {
+            ReadError::Replaced { .. } => (true, false),
+            ReadError::Open { source, .. } | ReadError::Read { source, .. } => (
+                source.kind() == std::io::ErrorKind::NotFound,
+                source.kind() != std::io::ErrorKind::NotFound,
+            ),
+        };
+        if moved {
+            if let Some(f) = self.queue.get_mut(key) {
+                f.open = false;
+            }
+            self.rescan();
+            // Still current and still not openable after the rescan: it is gone.
+            if self.queue.get(key).is_some_and(|f| !f.present) {
+                self.queue.finish(key);
+            }
+            return;
+        }
+        if unreadable {
+            let (path, bytes) = self
+                .queue
+                .get(key)
+                .map(|f| (f.path.clone(), f.size.saturating_sub(f.read)))
+                .unwrap_or_default();
+            self.metrics.file_error(match &e {
+                ReadError::Open { source, .. } | ReadError::Read { source, .. } => {
+                    io_reason(source)
+                }
+                ReadError::Replaced { .. } => "replaced",
+            });
+            self.metrics.bytes_lost("unreadable", bytes);
+            tracing::error!(section = %self.cfg.name, path = %path.display(), bytes, "{e}; skipping the file");
+            if let Some(f) = self.queue.get_mut(key) {
+                f.read = f.size.max(f.read);
+                if self.outstanding == 0 || f.acked == f.read {
+                    f.acked = f.read;
+                }
+            }
+            self.queue.finish(key);
+        }
+    }
+
+    /// The reader reached EOF of the current file. Returns a stall to wait on, or None to
+    /// continue with the next file.
+    fn at_eof(&mut self, key: FileKey) -> Option<Stall> {
+        let (size, mtime) = match self.reader.as_ref().map(Reader::stat) {
+            Some(Ok(s)) => s,
+            Some(Err(e)) => {
+                self.file_failed(key, e);
+                return None;
+            }
+            None => return Some(Stall::Idle),
+        };
+        let offset = self.reader.as_ref().map_or(0, |r| r.offset());
+        if size < offset {
+            // Truncated under us: the rescan decides between copytruncate and a plain truncate.
+            self.rescan();
+            return if self.queue.current() == Some(key) && self.reader.is_some() {
+                Some(Stall::Idle)
+            } else {
+                None
+            };
+        }
+        if let Some(f) = self.queue.get_mut(key) {
+            f.size = size;
+            f.mtime = mtime;
+        }
+        match self.queue.can_finish(key, SystemTime::now()) {
+            Finish::No => Some(Stall::Idle),
+            Finish::At(t) => {
+                self.finish_at = Some(t);
+                Some(Stall::Idle)
+            }
+            Finish::Now => {
+                // The partial last line ships now that the file is finished.
+                let partial = self
+                    .reader
+                    .as_ref()
+                    .and_then(|r| self.framer.finish(&r.buf, r.pos, r.base));
+                if let Some(frame) = partial {
+                    if let Err(stall) = self.send_frame(key, frame) {
+                        return Some(stall);
+                    }
+                }
+                self.queue.finish(key);
+                self.reader = None;
+                self.dirty = true;
+                None
+            }
+        }
+    }
+
+    /// Hand one line to librdkafka and record it as in flight.
+    fn send_frame(&mut self, key: FileKey, frame: Frame) -> Result<(), Stall> {
+        let Some(reader) = self.reader.as_ref() else {
+            return Err(Stall::Idle);
+        };
+        let line = &reader.buf[frame.start..frame.start + frame.len];
+        let seq = self.next_seq;
+        let path = if self.cfg.headers {
+            reader.path.to_string_lossy()
+        } else {
+            "".into()
+        };
+        let offset = frame.end - (frame.len as u64);
+        match self.sender.send(seq, line, &path, offset) {
+            Ok(()) => {
+                self.next_seq += 1;
+                self.outstanding += 1;
+                self.inflight_bytes += frame.len as u64;
+                self.inflight.push_back(Pending {
+                    key,
+                    end: frame.end,
+                    len: frame.len as u32,
+                    state: State::Waiting,
+                });
+                if self.cfg.producer_type == ProducerType::Sync {
+                    self.batch_lines += 1;
+                    self.batch_started.get_or_insert_with(Instant::now);
+                }
+            }
+            Err(e) if is_queue_full(&e) => return Err(Stall::QueueFull),
+            Err(e) => match classify(&e) {
+                FailureKind::Rejected => {
+                    self.metrics.bytes_lost("rejected", frame.len as u64);
+                    tracing::error!(section = %self.cfg.name, path = %reader.path.display(), offset, "line rejected by the Kafka client ({e}); counted as lost");
+                    self.next_seq += 1;
+                    self.inflight.push_back(Pending {
+                        key,
+                        end: frame.end,
+                        len: 0,
+                        state: State::Done,
+                    });
+                }
+                FailureKind::Retry => {
+                    self.fail(&e);
+                    return Err(Stall::Window);
+                }
+            },
+        }
+        if frame.split {
+            self.metrics.lines_split.inc();
+            if let Some(f) = self.queue.get_mut(key) {
+                if !f.split_logged {
+                    f.split_logged = true;
+                    tracing::warn!(section = %self.cfg.name, path = %f.path.display(), max_line_bytes = self.cfg.max_line_bytes, "line longer than max_line_bytes split into pieces (logged once per file)");
+                }
+            }
+        }
+        if let Some(r) = self.reader.as_mut() {
+            r.consume_to(frame.end);
+        }
+        if let Some(f) = self.queue.get_mut(key) {
+            f.read = frame.end;
+        }
+        self.advance();
+        Ok(())
+    }
+
+    fn fail(&mut self, e: &rdkafka::error::KafkaError) {
+        let reason = e
+            .rdkafka_error_code()
+            .map(|c| format!("{c:?}"))
+            .unwrap_or_else(|| "client".to_string());
+        self.metrics.send_error(&reason);
+        if !self.failed {
+            tracing::error!(section = %self.cfg.name, "delivery failed: {e}; unacknowledged lines will be sent again, in order");
+        }
+        self.failed = true;
+    }
+
+    fn on_report(&mut self, r: Report) {
+        let Some(idx) = r.seq.checked_sub(self.base_seq).map(|i| i as usize) else {
+            return;
+        };
+        let Some(p) = self.inflight.get_mut(idx) else {
+            return;
+        };
+        if p.state != State::Waiting {
+            return;
+        }
+        self.outstanding -= 1;
+        self.inflight_bytes -= p.len as u64;
+        match r.result {
+            Ok(()) => p.state = State::Done,
+            Err(e) => match classify(&e) {
+                FailureKind::Rejected => {
+                    p.state = State::Done;
+                    let (key, len) = (p.key, p.len);
+                    p.len = 0;
+                    self.metrics.bytes_lost("rejected", len as u64);
+                    let path = self
+                        .queue
+                        .get(key)
+                        .map(|f| f.path.clone())
+                        .unwrap_or_default();
+                    tracing::error!(section = %self.cfg.name, path = %path.display(), "line rejected by the broker ({e}); counted as lost");
+                }
+                FailureKind::Retry => {
+                    p.state = State::Failed;
+                    self.fail(&e);
+                }
+            },
+        }
+        self.advance();
+        if self.failed && self.outstanding == 0 {
+            self.restart_after_failure();
+        } else if !self.failed {
+            self.retry_delay = RETRY_MIN;
+        }
+    }
+
+    /// Move `acked` over the contiguous run of delivered lines at the front.
+    fn advance(&mut self) {
+        let mut lines = 0u64;
+        let mut bytes = 0u64;
+        let mut last: Option<(FileKey, u64)> = None;
+        while let Some(&Pending {
+            key,
+            end,
+            len,
+            state,
+        }) = self.inflight.front()
+        {
+            if state != State::Done {
+                break;
+            }
+            if let Some((k, e)) = last {
+                if k != key {
+                    self.set_acked(k, e);
+                }
+            }
+            last = Some((key, end));
+            lines += 1;
+            bytes += len as u64;
+            self.inflight.pop_front();
+            self.base_seq += 1;
+        }
+        if let Some((k, end)) = last {
+            self.set_acked(k, end);
+            self.metrics.lines_shipped.inc_by(lines);
+            self.metrics.bytes_shipped.inc_by(bytes);
+            self.dirty = true;
+        }
+    }
+
+    fn set_acked(&mut self, key: FileKey, end: u64) {
+        if let Some(f) = self.queue.get_mut(key) {
+            if end > f.acked {
+                f.acked = end;
+            }
+        }
+    }
+
+    /// Every report is back after a failure: re-send everything unacknowledged, in order,
+    /// after a backoff; replace the producer if librdkafka declared it unusable.
+    fn restart_after_failure(&mut self) {
+        self.inflight.clear();
+        self.base_seq = self.next_seq;
+        self.inflight_bytes = 0;
+        self.batch_lines = 0;
+        self.batch_started = None;
+        self.queue.rewind();
+        self.reader = None;
+        self.failed = false;
+        if let Some(why) = self.sender.fatal() {
+            tracing::warn!(section = %self.cfg.name, "producer unusable ({why}); creating a new one");
+            match Sender::new(
+                &self.env.bootstrap,
+                &self.env.output,
+                &self.cfg,
+                &self.env.host,
+                self.metrics.clone(),
+            ) {
+                Ok((s, rx)) => {
+                    self.sender = s;
+                    self.reports = rx;
+                }
+                Err(e) => tracing::error!(section = %self.cfg.name, "{e}"),
+            }
+        }
+        self.hold_until = Some(Instant::now() + self.retry_delay);
+        self.retry_delay = (self.retry_delay * 2).min(RETRY_MAX);
+    }
+
+    fn snapshot(&mut self) -> SectionCheckpoint {
+        self.queue.prune();
+        SectionCheckpoint {
+            version: VERSION,
+            section: self.cfg.name.clone(),
+            topic: self.cfg.topic.clone(),
+            files: self.queue.checkpoint_entries(),
+        }
+    }
+
+    /// For `logferry check`: the files in shipping order.
+    pub fn queue(&self) -> &FileQueue {
+        &self.queue
+    }
+}
+
+fn io_reason(e: &std::io::Error) -> &'static str {
+    match e.kind() {
+        std::io::ErrorKind::PermissionDenied => "permission_denied",
+        std::io::ErrorKind::NotFound => "not_found",
+        _ => "io_error",
+    }
+}
+
+async fn sleep_until_opt(t: Option<Instant>) {
+    match t {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Writes the newest published checkpoint, coalescing: while a write is in progress, later
+/// snapshots replace each other and only the newest is written next. Returns after the
+/// sender is dropped and its last snapshot is on disk.
+async fn checkpoint_writer(
+    store: CheckpointStore,
+    mut rx: watch::Receiver<Option<SectionCheckpoint>>,
+    min_interval: Duration,
+    section: String,
+) -> Result<(), SectionError> {
+    let mut failing = false;
+    let mut last: Option<SectionCheckpoint> = None;
+    loop {
+        let changed = rx.changed().await;
+        let snap = rx.borrow_and_update().clone();
+        if let Some(cp) = snap {
+            if last.as_ref() != Some(&cp) {
+                let s = store.clone();
+                let c = cp.clone();
+                let res = tokio::task::spawn_blocking(move || s.save(&c)).await;
+                match res {
+                    Ok(Ok(())) => {
+                        if failing {
+                            tracing::info!(section = %section, "checkpoint written again");
+                        }
+                        failing = false;
+                        last = Some(cp);
+                    }
+                    Ok(Err(e)) => {
+                        if !failing {
+                            tracing::error!(section = %section, "{e}; shipping continues, the checkpoint stays at its last written state");
+                        }
+                        failing = true;
+                        if changed.is_err() {
+                            return Err(e.into());
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!(section = %section, "checkpoint write task failed: {e}")
+                    }
+                }
+            }
+        }
+        if changed.is_err() {
+            return Ok(());
+        }
+        tokio::time::sleep(min_interval).await;
+    }
+}
