@@ -211,7 +211,7 @@ impl Agent {
     }
 
     /// Stop every section (each drains and writes its final checkpoint), then the broker.
-    pub async fn stop(&mut self) {
+    pub async fn stop(mut self) {
         let names: Vec<String> = self.sections.keys().cloned().collect();
         self.stop_sections(&names).await;
         if let Some(b) = self.broker.take() {
@@ -258,7 +258,8 @@ pub fn check(config_path: &Path, out: &mut dyn Write) -> Result<bool, AgentError
             s.topic,
             store.path().display()
         );
-        let mut queue = FileQueue::new(s.start_at, s.rotate_wait);
+        let mut queue =
+            FileQueue::new(s.start_at, s.rotate_wait).with_base(s.base_log_fullpath.clone());
         match store.load() {
             Ok(Some(cp)) => queue.restore(&cp.files),
             Ok(None) => {}

@@ -19,7 +19,7 @@
 use crate::checkpoint::FileCheckpoint;
 use crate::config::StartAt;
 use crate::identity::{DevIno, Fingerprint};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
@@ -59,6 +59,9 @@ pub struct TrackedFile {
     pub split_logged: bool,
     /// The reader holds it open: it can be read to its end even after it vanished.
     pub open: bool,
+    /// The file's first bytes (up to FINGERPRINT_MAX), kept in memory only, to recognise a
+    /// copy that is still being written (shorter than the fingerprint).
+    pub head: Vec<u8>,
 }
 
 impl TrackedFile {
@@ -124,11 +127,17 @@ pub struct FileQueue {
     /// start_at applies only to files found by the first scan that have no checkpoint.
     first_scan_done: bool,
     rotate_wait: Duration,
+    /// dev+ino → file, rebuilt after each reconcile.
+    index: HashMap<DevIno, FileKey>,
+    /// The section's base_log_fullpath: among files with equal mtimes it ships last.
+    base: Option<PathBuf>,
 }
 
 impl FileQueue {
     pub fn new(start_at: StartAt, rotate_wait: Duration) -> FileQueue {
         FileQueue {
+            base: None,
+            index: HashMap::new(),
             files: BTreeMap::new(),
             next_key: 0,
             current: None,
@@ -136,6 +145,11 @@ impl FileQueue {
             first_scan_done: false,
             rotate_wait,
         }
+    }
+
+    pub fn with_base(mut self, base: Option<PathBuf>) -> FileQueue {
+        self.base = base;
+        self
     }
 
     /// Restore files from a checkpoint; they are verified against the file system by the
@@ -162,9 +176,11 @@ impl FileQueue {
                     verified: false,
                     split_logged: false,
                     open: false,
+                    head: Vec::new(),
                 },
             );
         }
+        self.reindex();
     }
 
     fn alloc_key(&mut self) -> FileKey {
@@ -186,7 +202,32 @@ impl FileQueue {
     }
 
     fn by_id(&self, id: DevIno) -> Option<FileKey> {
-        self.files.values().find(|f| f.id == id).map(|f| f.key)
+        self.index.get(&id).copied()
+    }
+
+    fn reindex(&mut self) {
+        self.index = self.files.values().map(|f| (f.id, f.key)).collect();
+    }
+
+    /// An original that `prefix` (a new file's first bytes) may be a copy of: a live,
+    /// unfinished file whose first bytes agree with it. A copy still being written is
+    /// shorter than the fingerprint, so the in-memory head is compared where known.
+    fn copy_source(&self, prefix: &[u8], except: FileKey) -> Option<FileKey> {
+        if prefix.is_empty() {
+            return None;
+        }
+        self.files
+            .values()
+            .filter(|f| f.key != except && f.status == Status::Active)
+            .find(|f| {
+                if f.head.is_empty() {
+                    f.fp.len > 0 && f.fp.matches(prefix)
+                } else {
+                    let n = f.head.len().min(prefix.len());
+                    f.head[..n] == prefix[..n]
+                }
+            })
+            .map(|f| f.key)
     }
 
     /// Whether a scan should read this file's first bytes: new files, files not verified
@@ -198,6 +239,7 @@ impl FileQueue {
             Some(f) => {
                 !f.verified
                     || matches!(f.status, Status::Shadow(_))
+                    || (f.read == 0 && f.size != size)
                     || ((f.size != size || f.mtime != mtime)
                         && (!f.fp.is_complete() || size < f.read))
             }
@@ -229,7 +271,9 @@ impl FileQueue {
                 f.size = e.size;
                 f.mtime = e.mtime;
                 if let Some(p) = &e.prefix {
-                    if !f.fp.matches(p) || !self.files.contains_key(&of) {
+                    f.head.clone_from(p);
+                    // Diverged from its original: an independent file after all.
+                    if self.files.contains_key(&of) && self.copy_source(p, key) != Some(of) {
                         new_files.push(e);
                         self.files.remove(&key);
                     }
@@ -260,7 +304,30 @@ impl FileQueue {
                 if fp.len > f.fp.len {
                     f.fp = fp;
                 }
+                f.head.clone_from(p);
             }
+            // Nothing shipped from it yet, and it turns out to be a copy of a live file (it
+            // was first seen empty, while `cp` had only just created it): hold it back.
+            if f.status == Status::Active && f.read == 0 && !f.open {
+                if let Some(of) = e.prefix.as_deref().and_then(|p| self.copy_source(p, key)) {
+                    let orig = self
+                        .files
+                        .get(&of)
+                        .map(|o| o.path.clone())
+                        .unwrap_or_default();
+                    if let Some(f) = self.files.get_mut(&key) {
+                        f.status = Status::Shadow(of);
+                        notices.push(Notice::Shadowed {
+                            path: f.path.clone(),
+                            of: orig,
+                        });
+                    }
+                    continue;
+                }
+            }
+            let Some(f) = self.files.get_mut(&key) else {
+                continue;
+            };
             if f.status == Status::Finished && f.size > f.read {
                 f.status = Status::Active;
                 notices.push(Notice::GrewAfterFinish {
@@ -338,6 +405,7 @@ impl FileQueue {
             }
         }
         self.first_scan_done = true;
+        self.reindex();
         notices
     }
 
@@ -354,6 +422,7 @@ impl FileQueue {
                 verified: true,
                 status: Status::Active,
                 open: false,
+                head: s.head.clone(),
                 read,
                 ..o
             },
@@ -395,19 +464,22 @@ impl FileQueue {
                     verified: true,
                     split_logged: false,
                     open: false,
+                    head: prefix.clone(),
                 };
                 self.insert_adopted(o, &s);
                 return;
             }
             // A copy of a live file: hold it back while the original lives.
-            if let Some(orig) = self.files.values().find(|f| {
-                !matches!(f.status, Status::Shadow(_)) && f.fp.len > 0 && f.fp.matches(&prefix)
-            }) {
+            if let Some(of) = self.copy_source(&prefix, FileKey::MAX) {
+                let orig = self
+                    .files
+                    .get(&of)
+                    .map(|o| o.path.clone())
+                    .unwrap_or_default();
                 notices.push(Notice::Shadowed {
                     path: e.path.clone(),
-                    of: orig.path.clone(),
+                    of: orig,
                 });
-                let of = orig.key;
                 let key = self.alloc_key();
                 self.files.insert(
                     key,
@@ -426,6 +498,7 @@ impl FileQueue {
                         verified: true,
                         split_logged: false,
                         open: false,
+                        head: prefix.clone(),
                     },
                 );
                 return;
@@ -454,12 +527,20 @@ impl FileQueue {
                 verified: true,
                 split_logged: false,
                 open: false,
+                head: prefix.clone(),
             },
         );
     }
 
-    fn sort_key(f: &TrackedFile) -> (SystemTime, u64) {
-        (f.mtime, f.order)
+    /// Shipping order: mtime, then the base file last (it is the one still written to),
+    /// then discovery order. Ties are common: many file systems keep mtimes at the kernel's
+    /// tick granularity, and a rotation storm touches several files within one tick.
+    fn sort_key(&self, f: &TrackedFile) -> (SystemTime, bool, u64) {
+        (
+            f.mtime,
+            self.base.as_deref() == Some(f.path.as_path()),
+            f.order,
+        )
     }
 
     /// The file being shipped: kept until finished, else the oldest active file.
@@ -477,7 +558,7 @@ impl FileQueue {
             .files
             .values()
             .filter(|f| f.status == Status::Active)
-            .min_by_key(|f| Self::sort_key(f))
+            .min_by_key(|f| self.sort_key(f))
             .map(|f| f.key);
         self.current
     }
@@ -489,7 +570,7 @@ impl FileQueue {
             .values()
             .filter(|f| !matches!(f.status, Status::Shadow(_)))
             .collect();
-        v.sort_by_key(|f| Self::sort_key(f));
+        v.sort_by_key(|f| self.sort_key(f));
         v
     }
 
@@ -502,7 +583,7 @@ impl FileQueue {
             || self.files.values().any(|f| {
                 f.key != key
                     && !matches!(f.status, Status::Shadow(_))
-                    && Self::sort_key(f) > Self::sort_key(cur)
+                    && self.sort_key(f) > self.sort_key(cur)
             });
         if !newer {
             return Finish::No;
@@ -683,6 +764,39 @@ mod tests {
         );
         let c = q.current().expect("cur");
         assert_eq!(path_of(&q, c), "/l/a.log.1");
+    }
+
+    #[test]
+    fn copy_first_seen_empty_or_partial_is_recognised_before_truncation() {
+        let mut q = q();
+        let body = b"line one\nline two\nline three\n";
+        q.reconcile(vec![entry("/l/a.log", 1, body, 10)]);
+        let cur = q.current().expect("current");
+        q.get_mut(cur).expect("f").read = 18;
+        q.get_mut(cur).expect("f").acked = 9;
+        // `cp` has created the copy but not written it yet
+        q.reconcile(vec![entry("/l/a.log", 1, body, 10), entry("/l/a.log.1", 2, b"", 11)]);
+        // partly written
+        q.reconcile(vec![entry("/l/a.log", 1, body, 10), entry("/l/a.log.1", 2, &body[..5], 11)]);
+        assert_eq!(q.ordered().len(), 1, "partial copy held back");
+        q.reconcile(vec![entry("/l/a.log", 1, body, 10), entry("/l/a.log.1", 2, body, 11)]);
+        let n = q.reconcile(vec![entry("/l/a.log", 1, b"", 12), entry("/l/a.log.1", 2, body, 11)]);
+        assert!(n.iter().any(|n| matches!(n, Notice::Adopted { offset: 9, .. })), "{n:?}");
+        assert!(!n.iter().any(|n| matches!(n, Notice::Lost { .. })), "{n:?}");
+        let c = q.current().expect("cur");
+        assert_eq!((path_of(&q, c), q.get(c).expect("f").read), ("/l/a.log.1".to_string(), 18));
+    }
+
+    #[test]
+    fn a_new_file_that_only_starts_like_another_is_not_held_back() {
+        let mut q = q();
+        q.reconcile(vec![entry("/l/a.log.1", 1, b"2026-11-21 09:00 first\n", 10)]);
+        q.reconcile(vec![entry("/l/a.log.1", 1, b"2026-11-21 09:00 first\n", 10), entry("/l/a.log", 2, b"2026-11-21 ", 11)]);
+        q.reconcile(vec![
+            entry("/l/a.log.1", 1, b"2026-11-21 09:00 first\n", 10),
+            entry("/l/a.log", 2, b"2026-11-21 10:00 other\n", 12),
+        ]);
+        assert_eq!(q.ordered().len(), 2, "diverged: shipped as its own file");
     }
 
     #[test]

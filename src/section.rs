@@ -118,7 +118,8 @@ impl Section {
         metrics: SectionMetrics,
     ) -> Result<Section, SectionError> {
         let store = CheckpointStore::new(&env.state_dir, &cfg.checkpoint_name);
-        let mut queue = FileQueue::new(cfg.start_at, cfg.rotate_wait);
+        let mut queue =
+            FileQueue::new(cfg.start_at, cfg.rotate_wait).with_base(cfg.base_log_fullpath.clone());
         if let Some(cp) = store.load()? {
             queue.restore(&cp.files);
         }

@@ -1,0 +1,199 @@
+//! Shared test harness: a real broker (librdkafka's mock cluster), an in-process agent, and
+//! an rdkafka consumer that reads a topic back for content comparison.
+#![allow(dead_code)]
+
+use logferry::agent::Agent;
+use logferry::config::Config;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::mocking::MockCluster;
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+pub type Mock = MockCluster<'static, rdkafka::producer::DefaultProducerContext>;
+
+/// A 3-broker mock cluster with `topic` created at replication factor 3.
+pub fn mock_cluster(topic: &str) -> Mock {
+    let m = MockCluster::new(3).expect("mock cluster");
+    m.create_topic(topic, 1, 3).expect("create topic");
+    m
+}
+
+pub fn init_logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,librdkafka=warn")),
+        )
+        .with_test_writer()
+        .try_init();
+}
+
+/// A temp dir with `logs/` and `state/`.
+pub struct Dirs {
+    pub tmp: tempfile::TempDir,
+    pub logs: PathBuf,
+    pub state: PathBuf,
+}
+
+pub fn dirs() -> Dirs {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let logs = tmp.path().join("logs");
+    let state = tmp.path().join("state");
+    std::fs::create_dir_all(&logs).expect("mkdir logs");
+    Dirs { tmp, logs, state }
+}
+
+/// Config text for one section shipping `logs/access.log*` (the seed's regex) to `topic`.
+pub fn config_text(d: &Dirs, bootstrap: &str, topic: &str, extra: &str) -> String {
+    let logs = d.logs.display();
+    format!(
+        r#"
+[agent]
+state_dir = "{state}"
+host = "test-host"
+rescan_interval_ms = 200
+shutdown_timeout_ms = 5000
+
+[output]
+brokers = "{bootstrap}"
+
+[topic.access]
+log_base_path = "{logs}"
+base_log_fullpath = "{logs}/access.log"
+log_name_regx = '{logs}/access.log.*(?<!swp$)'
+topic = "{topic}"
+rotate_wait_ms = 300
+sender_waiting_max_ms = 5
+{extra}
+"#,
+        state = d.state.display(),
+    )
+}
+
+pub fn config(d: &Dirs, bootstrap: &str, topic: &str, extra: &str) -> Config {
+    Config::parse(&config_text(d, bootstrap, topic, extra), d.tmp.path()).expect("valid config")
+}
+
+pub async fn start_agent(cfg: Config) -> Agent {
+    Agent::start(cfg).await.expect("agent starts")
+}
+
+pub fn append(path: &Path, lines: &[String]) {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .expect("open for append");
+    let mut buf = Vec::new();
+    for l in lines {
+        buf.extend_from_slice(l.as_bytes());
+        buf.push(b'\n');
+    }
+    f.write_all(&buf).expect("append");
+}
+
+pub fn lines(prefix: &str, range: std::ops::Range<usize>) -> Vec<String> {
+    range
+        .map(|i| {
+            format!(
+                "{prefix} line {i:06} GET /api/v1/items?id={i} 200 {}",
+                "x".repeat(i % 17)
+            )
+        })
+        .collect()
+}
+
+/// Read `topic` partition 0 from the beginning until at least `want` messages arrived
+/// (or `timeout`), then up to the high watermark so that extra (duplicate) messages show.
+pub fn read_topic(bootstrap: &str, topic: &str, want: usize, timeout: Duration) -> Vec<Vec<u8>> {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "logferry-test-reader")
+        .set("enable.auto.commit", "false")
+        .set("fetch.message.max.bytes", "10485760")
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, Offset::Beginning)
+        .expect("tpl");
+    c.assign(&tpl).expect("assign");
+    let mut out = Vec::new();
+    let deadline = Instant::now() + timeout;
+    let mut next_offset = 0i64;
+    loop {
+        if out.len() >= want {
+            let (_, high) = c
+                .fetch_watermarks(topic, 0, Duration::from_secs(5))
+                .expect("watermarks");
+            if next_offset >= high {
+                break;
+            }
+        }
+        if Instant::now() > deadline {
+            break;
+        }
+        if let Some(m) = c.poll(Duration::from_millis(100)) {
+            let m = m.expect("message");
+            next_offset = m.offset() + 1;
+            out.push(m.payload().unwrap_or_default().to_vec());
+        }
+    }
+    out
+}
+
+pub fn as_strings(msgs: &[Vec<u8>]) -> Vec<String> {
+    msgs.iter()
+        .map(|m| String::from_utf8_lossy(m).into_owned())
+        .collect()
+}
+
+/// Wait until `f` holds, polling (the agent has no event to subscribe to from outside).
+pub async fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Offsets of the section's checkpoint file, by path.
+pub fn checkpoint_offsets(state: &Path, name: &str) -> Vec<(String, u64)> {
+    let Ok(bytes) = std::fs::read(state.join(name)) else {
+        return Vec::new();
+    };
+    let Ok(cp) = serde_json::from_slice::<logferry::checkpoint::SectionCheckpoint>(&bytes) else {
+        return Vec::new();
+    };
+    cp.files.into_iter().map(|f| (f.path, f.offset)).collect()
+}
+
+/// Compare shipped lines with what was written; on mismatch report the first difference,
+/// missing lines and duplicates instead of two huge vectors.
+#[track_caller]
+pub fn assert_lines(got: &[String], expected: &[String]) {
+    if got == expected {
+        return;
+    }
+    let first = got
+        .iter()
+        .zip(expected)
+        .position(|(a, b)| a != b)
+        .unwrap_or(got.len().min(expected.len()));
+    let want: std::collections::HashSet<&String> = expected.iter().collect();
+    let have: std::collections::HashSet<&String> = got.iter().collect();
+    let missing: Vec<&&String> = want.difference(&have).take(5).collect();
+    let extra: Vec<&&String> = have.difference(&want).take(5).collect();
+    let dups = got.len() - have.len();
+    panic!(
+        "shipped {} lines, expected {}; first difference at index {first}: got {:?}, expected {:?}; \
+         {} missing (e.g. {missing:?}); {} unexpected (e.g. {extra:?}); {dups} duplicates",
+        got.len(),
+        expected.len(),
+        got.get(first),
+        expected.get(first),
+        want.difference(&have).count(),
+        have.difference(&want).count(),
+    );
+}
