@@ -105,8 +105,8 @@ pub fn lines(prefix: &str, range: std::ops::Range<usize>) -> Vec<String> {
         .collect()
 }
 
-/// Read `topic` partition 0 from the beginning until at least `want` messages arrived
-/// (or `timeout`), then up to the high watermark so that extra (duplicate) messages show.
+/// Read `topic` partition 0 from the beginning until at least `want` distinct messages
+/// arrived (or `timeout`), then up to the high watermark so that duplicates show too.
 pub fn read_topic(bootstrap: &str, topic: &str, want: usize, timeout: Duration) -> Vec<Vec<u8>> {
     let c: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
@@ -122,8 +122,9 @@ pub fn read_topic(bootstrap: &str, topic: &str, want: usize, timeout: Duration) 
     let mut out = Vec::new();
     let deadline = Instant::now() + timeout;
     let mut next_offset = 0i64;
+    let mut distinct = std::collections::HashSet::new();
     loop {
-        if out.len() >= want {
+        if distinct.len() >= want {
             let (_, high) = c
                 .fetch_watermarks(topic, 0, Duration::from_secs(5))
                 .expect("watermarks");
@@ -137,7 +138,9 @@ pub fn read_topic(bootstrap: &str, topic: &str, want: usize, timeout: Duration) 
         if let Some(m) = c.poll(Duration::from_millis(100)) {
             let m = m.expect("message");
             next_offset = m.offset() + 1;
-            out.push(m.payload().unwrap_or_default().to_vec());
+            let p = m.payload().unwrap_or_default().to_vec();
+            distinct.insert(p.clone());
+            out.push(p);
         }
     }
     out
@@ -196,4 +199,45 @@ pub fn assert_lines(got: &[String], expected: &[String]) {
         want.difference(&have).count(),
         have.difference(&want).count(),
     );
+}
+
+/// Write the config to a file in the temp dir and return its path (for child processes).
+pub fn config_file(d: &Dirs, text: &str) -> PathBuf {
+    let p = d.tmp.path().join("logferry.toml");
+    std::fs::write(&p, text).expect("write config");
+    p
+}
+
+/// `logferry run --config FILE` as a child process (stderr captured to a file in the tmp dir).
+pub fn spawn_agent(d: &Dirs, config: &Path) -> std::process::Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(d.tmp.path().join("agent.log"))
+        .expect("agent log");
+    std::process::Command::new(env!("CARGO_BIN_EXE_logferry"))
+        .args(["run", "--config"])
+        .arg(config)
+        .env("LOGFERRY_LOG", "info,librdkafka=warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("spawn logferry")
+}
+
+/// SIGTERM and wait; returns the exit status.
+pub fn terminate(child: &mut std::process::Child) -> std::process::ExitStatus {
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    child.wait().expect("wait")
+}
+
+/// Full checkpoint entries: (ino, path, offset).
+pub fn checkpoint_entries(state: &Path, name: &str) -> Vec<(u64, String, u64)> {
+    let Ok(bytes) = std::fs::read(state.join(name)) else { return Vec::new() };
+    let Ok(cp) = serde_json::from_slice::<logferry::checkpoint::SectionCheckpoint>(&bytes) else {
+        return Vec::new();
+    };
+    cp.files.into_iter().map(|f| (f.id.ino, f.path, f.offset)).collect()
 }
