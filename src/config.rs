@@ -199,8 +199,10 @@ fn default_waiting_ms() -> u64 {
 fn default_start_at() -> StartAt {
     StartAt::Beginning
 }
+/// Below Kafka's default max.message.bytes (1048588) with room for the record batch
+/// overhead, so a maximal line is never rejected by a stock broker.
 fn default_max_line_bytes() -> usize {
-    1024 * 1024
+    1_000_000
 }
 fn default_rotate_wait_ms() -> u64 {
     5_000
@@ -614,7 +616,7 @@ checkpoint_name = "topic_dubheapi_access"
         assert_eq!(s.log_base_path, PathBuf::from("/etc/logferry/logs"));
         assert_eq!(s.checkpoint_name, "topic_a");
         assert_eq!(s.sender_batch_num_messages, 200);
-        assert_eq!(s.max_line_bytes, 1 << 20);
+        assert_eq!(s.max_line_bytes, 1_000_000);
         assert_eq!(s.message_key, b"a");
     }
 

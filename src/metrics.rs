@@ -120,3 +120,16 @@ impl SectionMetrics {
             .inc();
     }
 }
+
+impl Metrics {
+    /// The metrics in Prometheus text format.
+    pub fn render(&self) -> String {
+        let mut reg = Registry::default();
+        self.register(&mut reg);
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &reg).is_err() {
+            out.clear();
+        }
+        out
+    }
+}

@@ -775,23 +775,50 @@ mod tests {
         q.get_mut(cur).expect("f").read = 18;
         q.get_mut(cur).expect("f").acked = 9;
         // `cp` has created the copy but not written it yet
-        q.reconcile(vec![entry("/l/a.log", 1, body, 10), entry("/l/a.log.1", 2, b"", 11)]);
+        q.reconcile(vec![
+            entry("/l/a.log", 1, body, 10),
+            entry("/l/a.log.1", 2, b"", 11),
+        ]);
         // partly written
-        q.reconcile(vec![entry("/l/a.log", 1, body, 10), entry("/l/a.log.1", 2, &body[..5], 11)]);
+        q.reconcile(vec![
+            entry("/l/a.log", 1, body, 10),
+            entry("/l/a.log.1", 2, &body[..5], 11),
+        ]);
         assert_eq!(q.ordered().len(), 1, "partial copy held back");
-        q.reconcile(vec![entry("/l/a.log", 1, body, 10), entry("/l/a.log.1", 2, body, 11)]);
-        let n = q.reconcile(vec![entry("/l/a.log", 1, b"", 12), entry("/l/a.log.1", 2, body, 11)]);
-        assert!(n.iter().any(|n| matches!(n, Notice::Adopted { offset: 9, .. })), "{n:?}");
+        q.reconcile(vec![
+            entry("/l/a.log", 1, body, 10),
+            entry("/l/a.log.1", 2, body, 11),
+        ]);
+        let n = q.reconcile(vec![
+            entry("/l/a.log", 1, b"", 12),
+            entry("/l/a.log.1", 2, body, 11),
+        ]);
+        assert!(
+            n.iter()
+                .any(|n| matches!(n, Notice::Adopted { offset: 9, .. })),
+            "{n:?}"
+        );
         assert!(!n.iter().any(|n| matches!(n, Notice::Lost { .. })), "{n:?}");
         let c = q.current().expect("cur");
-        assert_eq!((path_of(&q, c), q.get(c).expect("f").read), ("/l/a.log.1".to_string(), 18));
+        assert_eq!(
+            (path_of(&q, c), q.get(c).expect("f").read),
+            ("/l/a.log.1".to_string(), 18)
+        );
     }
 
     #[test]
     fn a_new_file_that_only_starts_like_another_is_not_held_back() {
         let mut q = q();
-        q.reconcile(vec![entry("/l/a.log.1", 1, b"2026-11-21 09:00 first\n", 10)]);
-        q.reconcile(vec![entry("/l/a.log.1", 1, b"2026-11-21 09:00 first\n", 10), entry("/l/a.log", 2, b"2026-11-21 ", 11)]);
+        q.reconcile(vec![entry(
+            "/l/a.log.1",
+            1,
+            b"2026-11-21 09:00 first\n",
+            10,
+        )]);
+        q.reconcile(vec![
+            entry("/l/a.log.1", 1, b"2026-11-21 09:00 first\n", 10),
+            entry("/l/a.log", 2, b"2026-11-21 ", 11),
+        ]);
         q.reconcile(vec![
             entry("/l/a.log.1", 1, b"2026-11-21 09:00 first\n", 10),
             entry("/l/a.log", 2, b"2026-11-21 10:00 other\n", 12),

@@ -21,7 +21,10 @@ async fn graceful_restart_resumes_exactly_at_the_checkpoint() {
     let a = lines("a", 0..1000);
     append(&base, &a);
     let agent = start_agent(config(&d, &mock.bootstrap_servers(), "restart", "")).await;
-    assert_lines(&as_strings(&read_topic(&mock.bootstrap_servers(), "restart", 1000, T)), &a);
+    assert_lines(
+        &as_strings(&read_topic(&mock.bootstrap_servers(), "restart", 1000, T)),
+        &a,
+    );
     agent.stop().await;
     let size = std::fs::metadata(&base).expect("meta").len();
     assert_eq!(
@@ -34,7 +37,12 @@ async fn graceful_restart_resumes_exactly_at_the_checkpoint() {
     let agent = start_agent(config(&d, &mock.bootstrap_servers(), "restart", "")).await;
     let mut expected = a;
     expected.extend(b);
-    let got = as_strings(&read_topic(&mock.bootstrap_servers(), "restart", expected.len(), T));
+    let got = as_strings(&read_topic(
+        &mock.bootstrap_servers(),
+        "restart",
+        expected.len(),
+        T,
+    ));
     agent.stop().await;
     assert_lines(&got, &expected);
 }
@@ -52,7 +60,11 @@ struct Writer {
 
 impl Writer {
     fn write(&mut self, n: usize) {
-        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&self.base).expect("open");
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.base)
+            .expect("open");
         let meta = f.metadata().expect("meta");
         let mut off = meta.len();
         let mut buf = Vec::new();
@@ -70,7 +82,11 @@ impl Writer {
 
     fn rotate(&mut self, dir: &Path) {
         self.rotations += 1;
-        std::fs::rename(&self.base, dir.join(format!("access.log.{:03}", self.rotations))).expect("rotate");
+        std::fs::rename(
+            &self.base,
+            dir.join(format!("access.log.{:03}", self.rotations)),
+        )
+        .expect("rotate");
     }
 }
 
@@ -120,8 +136,14 @@ async fn kill_9_at_random_moments_loses_nothing_20_rounds() {
     if got.iter().collect::<std::collections::HashSet<_>>().len() < w.written.len() {
         let log = std::fs::read_to_string(d.tmp.path().join("agent.log")).unwrap_or_default();
         let tail: Vec<&str> = log.lines().rev().take(60).collect();
-        eprintln!("agent log tail:\n{}", tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
-        eprintln!("checkpoint: {:?}", checkpoint_entries(&d.state, "topic_access"));
+        eprintln!(
+            "agent log tail:\n{}",
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        );
+        eprintln!(
+            "checkpoint: {:?}",
+            checkpoint_entries(&d.state, "topic_access")
+        );
         for e in std::fs::read_dir(&d.logs).expect("ls") {
             let e = e.expect("entry");
             let m = e.metadata().expect("meta");
@@ -130,7 +152,11 @@ async fn kill_9_at_random_moments_loses_nothing_20_rounds() {
     }
     // 1. Nothing lost, and first occurrences are in written order.
     let mut seen = std::collections::HashSet::new();
-    let firsts: Vec<String> = got.iter().filter(|l| seen.insert((*l).clone())).cloned().collect();
+    let firsts: Vec<String> = got
+        .iter()
+        .filter(|l| seen.insert((*l).clone()))
+        .cloned()
+        .collect();
     assert_lines(&firsts, &w.written);
     // 2. Every duplicate is a line at or past the checkpoint on disk at the preceding kill.
     let mut first_at: HashMap<&str, usize> = HashMap::new();
@@ -142,7 +168,10 @@ async fn kill_9_at_random_moments_loses_nothing_20_rounds() {
             let kill = kills.iter().rev().find(|(hw, _)| (*hw as usize) <= i);
             if let Some((_, cp)) = kill {
                 if let Some(cp_off) = cp.get(&ino) {
-                    assert!(off >= *cp_off, "duplicate {l:?} at offset {off} is before the checkpoint {cp_off}");
+                    assert!(
+                        off >= *cp_off,
+                        "duplicate {l:?} at offset {off} is before the checkpoint {cp_off}"
+                    );
                 }
             }
         } else {
@@ -162,5 +191,7 @@ fn high_watermark(bootstrap: &str, topic: &str) -> i64 {
         .set("bootstrap.servers", bootstrap)
         .create()
         .expect("consumer");
-    c.fetch_watermarks(topic, 0, Duration::from_secs(10)).map(|(_, h)| h).unwrap_or(0)
+    c.fetch_watermarks(topic, 0, Duration::from_secs(10))
+        .map(|(_, h)| h)
+        .unwrap_or(0)
 }

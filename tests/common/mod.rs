@@ -235,9 +235,14 @@ pub fn terminate(child: &mut std::process::Child) -> std::process::ExitStatus {
 
 /// Full checkpoint entries: (ino, path, offset).
 pub fn checkpoint_entries(state: &Path, name: &str) -> Vec<(u64, String, u64)> {
-    let Ok(bytes) = std::fs::read(state.join(name)) else { return Vec::new() };
+    let Ok(bytes) = std::fs::read(state.join(name)) else {
+        return Vec::new();
+    };
     let Ok(cp) = serde_json::from_slice::<logferry::checkpoint::SectionCheckpoint>(&bytes) else {
         return Vec::new();
     };
-    cp.files.into_iter().map(|f| (f.id.ino, f.path, f.offset)).collect()
+    cp.files
+        .into_iter()
+        .map(|f| (f.id.ino, f.path, f.offset))
+        .collect()
 }
