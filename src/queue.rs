@@ -352,6 +352,9 @@ impl FileQueue {
             }
         }
 
+        // Files found by one scan are numbered in name order: on an mtime tie (a fresh
+        // checkout, a copy with preserved times) date-suffixed rotations then ship in date order.
+        new_files.sort_by(|a, b| a.path.cmp(&b.path));
         for e in new_files {
             self.add_new(e, &mut orphans, &mut notices);
         }
