@@ -622,12 +622,18 @@ checkpoint_name = "topic_dubheapi_access"
 
     #[test]
     fn example_config_is_valid() {
-        let c = Config::parse(include_str!("../config.example.toml"), Path::new("/repo")).expect("valid");
+        let c = Config::parse(include_str!("../config.example.toml"), Path::new("/repo"))
+            .expect("valid");
         assert_eq!(c.output.brokers, Brokers::Bundled);
         assert_eq!(c.agent.state_dir, PathBuf::from("/repo/.logferry/state"));
-        assert_eq!(c.broker.data_dir, Some(PathBuf::from("/repo/.logferry/broker")));
+        assert_eq!(
+            c.broker.data_dir,
+            Some(PathBuf::from("/repo/.logferry/broker"))
+        );
         let re = c.sections[0].log_name_regx.as_ref().expect("regex");
-        assert!(re.is_match("samples/logs/access.log.2026-11-19").expect("match"));
+        assert!(re
+            .is_match("samples/logs/access.log.2026-11-19")
+            .expect("match"));
         assert!(!re.is_match("samples/logs/access.log.swp").expect("match"));
     }
 

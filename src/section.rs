@@ -198,6 +198,7 @@ impl Section {
                         while let Ok(r) = self.reports.try_recv() {
                             self.on_report(r);
                         }
+                        self.after_reports();
                     }
                 }
                 _ = wake.notify.notified() => {
@@ -225,7 +226,10 @@ impl Section {
         let limit = Instant::now() + self.env.shutdown_timeout;
         while self.outstanding > 0 {
             match tokio::time::timeout_at(limit, self.reports.recv()).await {
-                Ok(Some(r)) => self.on_report(r),
+                Ok(Some(r)) => {
+                    self.on_report(r);
+                    self.after_reports();
+                }
                 Ok(None) => break,
                 Err(_) => {
                     tracing::warn!(
@@ -608,7 +612,6 @@ impl Section {
         if let Some(f) = self.queue.get_mut(key) {
             f.read = frame.end;
         }
-        self.advance();
         Ok(())
     }
 
@@ -657,6 +660,11 @@ impl Section {
                 }
             },
         }
+    }
+
+    /// After a burst of reports: move the acknowledged offsets once, and restart after a
+    /// failure once every outstanding report is back.
+    fn after_reports(&mut self) {
         self.advance();
         if self.failed && self.outstanding == 0 {
             self.restart_after_failure();
