@@ -4,7 +4,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(name = "logferry", version, about = "Tail rotating log directories and ship every line to Kafka with acks=-1")]
+#[command(
+    name = "logferry",
+    version,
+    about = "Tail rotating log directories and ship every line to Kafka with acks=-1"
+)]
 pub struct Cli {
     /// Log output format (stderr). RUST_LOG-style filtering via LOGFERRY_LOG or RUST_LOG.
     #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
