@@ -26,7 +26,8 @@ pub fn handle(ctx: &Ctx<'_>, req: ListOffsetsRequest) -> ListOffsetsResponse {
                         .with_partition_index(lp.partition_index)
                         .with_timestamp(-1)
                         .with_offset(-1)
-                        .with_leader_epoch(0);
+                        // The field exists from v4 on; the encoder refuses it earlier.
+                        .with_leader_epoch(if ctx.version >= 4 { 0 } else { -1 });
                     let Some(p) = topic.as_ref().and_then(|t| t.partition(lp.partition_index))
                     else {
                         r.error_code = code::UNKNOWN_TOPIC_OR_PARTITION;
