@@ -129,6 +129,8 @@ async fn serve(
                     client_id: &client_id,
                     peer,
                 };
+                tracing::trace!(%peer, ?key, version = header.request_api_version,
+                    correlation_id = header.correlation_id, "request");
                 match api::handle(&ctx, key, *request).await {
                     Ok(Reply::Nothing) => continue,
                     Ok(reply) => Outgoing {
@@ -167,6 +169,7 @@ async fn write_loop(wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Outgoing>, peer: 
                 break;
             }
         };
+        tracing::trace!(%peer, key = ?o.key, correlation_id = o.correlation_id, "response");
         if w.write_all(&bytes).await.is_err() {
             break;
         }

@@ -29,8 +29,20 @@ pub struct InProc {
     pub handle: Option<BrokerHandle>,
 }
 
+/// Logs from in-process brokers go to the test's captured output.
+pub fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_test_writer()
+        .try_init();
+}
+
 impl InProc {
     pub fn start(cfg: BrokerConfig, dir: &Path) -> InProc {
+        init_tracing();
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
