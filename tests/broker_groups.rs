@@ -3,7 +3,12 @@
 
 mod broker_common;
 
-use broker_common::{test_config, wait_for, InProc};
+use broker_common::{test_config, wait_for, InProc, Raw};
+use kafka_protocol::messages::{
+    ApiKey, DescribeGroupsRequest, DescribeGroupsResponse, GroupId, ListGroupsRequest,
+    ListGroupsResponse,
+};
+use kafka_protocol::protocol::StrBytes;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
@@ -160,6 +165,30 @@ fn phase(
     }
 }
 
+/// DescribeGroups/ListGroups over raw frames: a Stable group with `members` members, each
+/// with an assignment.
+fn describe_stable_group(bootstrap: &str, members: usize) {
+    let mut raw = Raw::connect(bootstrap);
+    let d: DescribeGroupsResponse = raw.call(
+        ApiKey::DescribeGroups,
+        5,
+        &DescribeGroupsRequest::default()
+            .with_groups(vec![GroupId(StrBytes::from_static_str(GROUP))]),
+    );
+    let g = &d.groups[0];
+    assert_eq!(g.error_code, 0);
+    assert_eq!(&*g.group_state, "Stable");
+    assert_eq!(&*g.protocol_type, "consumer");
+    assert_eq!(&*g.protocol_data, "range");
+    assert_eq!(g.members.len(), members);
+    assert!(g.members.iter().all(|m| !m.member_assignment.is_empty()));
+    let l: ListGroupsResponse = raw.call(ApiKey::ListGroups, 4, &ListGroupsRequest::default());
+    assert!(l
+        .groups
+        .iter()
+        .any(|x| &*x.group_id.0 == GROUP && &*x.group_state == "Stable"));
+}
+
 #[test]
 fn members_share_partitions_and_rebalance_on_join_and_leave() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -211,6 +240,7 @@ fn members_share_partitions_and_rebalance_on_join_and_leave() {
         );
     }
     phase(&producer, &seen, "three", &owner);
+    describe_stable_group(&bootstrap, 3);
 
     assert_eq!(m3.id, 3);
     leave(m3);

@@ -3,14 +3,19 @@
 
 use super::{code, Ctx};
 use crate::broker::offsets::Committed;
+use crate::broker::topics::valid_topic_name;
 use kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
 };
 use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 
+/// Longest group id accepted (Kafka's classic string limit).
+const MAX_GROUP_ID: usize = i16::MAX as usize;
+
 pub async fn handle(ctx: &Ctx<'_>, req: OffsetCommitRequest) -> OffsetCommitResponse {
     let group = req.group_id.0.to_string();
-    let mut err = if group.is_empty() {
+    // The offsets log stores names with a u16 length; longer ones are refused up front.
+    let mut err = if group.is_empty() || group.len() > MAX_GROUP_ID {
         code::INVALID_GROUP_ID
     } else {
         ctx.broker
@@ -20,6 +25,7 @@ pub async fn handle(ctx: &Ctx<'_>, req: OffsetCommitRequest) -> OffsetCommitResp
     let entries: Vec<(String, i32, Committed)> = req
         .topics
         .iter()
+        .filter(|t| valid_topic_name(&t.name.0))
         .flat_map(|t| {
             t.partitions.iter().map(|p| {
                 (
@@ -60,7 +66,11 @@ pub async fn handle(ctx: &Ctx<'_>, req: OffsetCommitRequest) -> OffsetCommitResp
                         .map(|p| {
                             OffsetCommitResponsePartition::default()
                                 .with_partition_index(p.partition_index)
-                                .with_error_code(err)
+                                .with_error_code(if valid_topic_name(&t.name.0) {
+                                    err
+                                } else {
+                                    code::INVALID_TOPIC_EXCEPTION
+                                })
                         })
                         .collect(),
                 )
