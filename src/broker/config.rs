@@ -46,6 +46,11 @@ pub struct BrokerConfig {
     pub retention_ms: Option<u64>,
     /// Roll a new segment past this size.
     pub segment_bytes: u64,
+    /// Largest request frame accepted; a longer length prefix closes the connection.
+    pub max_request_bytes: usize,
+    /// How long an empty group waits for more members before its first rebalance completes
+    /// (Kafka's group.initial.rebalance.delay.ms).
+    pub group_initial_rebalance_delay_ms: u64,
 }
 
 impl Default for BrokerConfig {
@@ -59,6 +64,8 @@ impl Default for BrokerConfig {
             retention_bytes: None,
             retention_ms: None,
             segment_bytes: 128 * 1024 * 1024,
+            max_request_bytes: 100 * 1024 * 1024,
+            group_initial_rebalance_delay_ms: 3000,
         }
     }
 }

@@ -1,0 +1,35 @@
+//! OffsetForLeaderEpoch (23): there is only epoch 0, which ends at the log end.
+
+use super::{code, Ctx};
+use kafka_protocol::messages::offset_for_leader_epoch_response::{
+    EpochEndOffset, OffsetForLeaderTopicResult,
+};
+use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
+
+pub fn handle(ctx: &Ctx<'_>, req: OffsetForLeaderEpochRequest) -> OffsetForLeaderEpochResponse {
+    let topics = req
+        .topics
+        .into_iter()
+        .map(|t| {
+            let topic = ctx.broker.topics.get(&t.topic.0);
+            let parts = t
+                .partitions
+                .into_iter()
+                .map(|p| {
+                    let r = EpochEndOffset::default().with_partition(p.partition);
+                    match topic.as_ref().and_then(|t| t.partition(p.partition)) {
+                        None => r
+                            .with_error_code(code::UNKNOWN_TOPIC_OR_PARTITION)
+                            .with_leader_epoch(-1)
+                            .with_end_offset(-1),
+                        Some(part) => r.with_leader_epoch(0).with_end_offset(part.offsets().1),
+                    }
+                })
+                .collect();
+            OffsetForLeaderTopicResult::default()
+                .with_topic(t.topic)
+                .with_partitions(parts)
+        })
+        .collect();
+    OffsetForLeaderEpochResponse::default().with_topics(topics)
+}

@@ -1,0 +1,183 @@
+//! Accept loop and per-connection handling. Each connection has a reader, which decodes and
+//! handles requests strictly one after another, and a writer, which sends the responses in
+//! request order. A Produce is appended by the reader (so pipelined produces keep their
+//! order) while its durability wait runs in the writer, so several produces on one
+//! connection share one group-committed fdatasync.
+
+use super::api::{self, Ctx, Reply};
+use super::codec::{self, Decoded};
+use super::state::Broker;
+use kafka_protocol::messages::{ApiKey, ResponseKind};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncWriteExt, BufReader, BufWriter};
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+
+/// Responses a connection may have queued before its reader stops taking requests.
+const MAX_IN_FLIGHT: usize = 32;
+/// How long shutdown waits for connections to finish their in-flight requests.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Accepts until shutdown, then waits (bounded) for connections to finish.
+pub async fn accept_loop(
+    listener: TcpListener,
+    broker: Arc<Broker>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut conns = JoinSet::new();
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        tokio::select! {
+            _ = shutdown.changed() => break,
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let b = broker.clone();
+                    let sd = shutdown.clone();
+                    conns.spawn(async move { serve(b, stream, peer, sd).await });
+                }
+                Err(e) => {
+                    // E.g. EMFILE: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    }
+    drop(listener);
+    let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
+        while conns.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            remaining = conns.len(),
+            "connections did not finish in time; closing them"
+        );
+        conns.shutdown().await;
+    }
+}
+
+/// One queued response.
+struct Outgoing {
+    key: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    reply: Reply,
+}
+
+async fn serve(
+    broker: Arc<Broker>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    let (rd, wr) = stream.into_split();
+    let mut rd = BufReader::with_capacity(64 * 1024, rd);
+    let (tx, rx) = mpsc::channel::<Outgoing>(MAX_IN_FLIGHT);
+    let writer = tokio::spawn(write_loop(wr, rx, peer));
+    let max = broker.cfg.max_request_bytes;
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        let frame = tokio::select! {
+            _ = shutdown.changed() => break,
+            f = codec::read_frame(&mut rd, max) => f,
+        };
+        let frame = match frame {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) => {
+                tracing::warn!(%peer, error = %e, "closing connection: bad frame");
+                break;
+            }
+        };
+        let out = match codec::decode_request(frame, api::supported) {
+            Err(e) => {
+                tracing::warn!(%peer, error = %e, "closing connection: bad request");
+                break;
+            }
+            Ok(Decoded::ApiVersionsTooNew { correlation_id }) => Outgoing {
+                key: ApiKey::ApiVersions,
+                version: 0,
+                correlation_id,
+                reply: Reply::Now(Box::new(ResponseKind::ApiVersions(
+                    api::api_versions::too_new(),
+                ))),
+            },
+            Ok(Decoded::Request {
+                header,
+                key,
+                request,
+            }) => {
+                let client_id = header
+                    .client_id
+                    .as_ref()
+                    .map(|c| c.to_string())
+                    .unwrap_or_default();
+                let ctx = Ctx {
+                    broker: &broker,
+                    version: header.request_api_version,
+                    client_id: &client_id,
+                    peer,
+                };
+                tracing::trace!(%peer, ?key, version = header.request_api_version,
+                    correlation_id = header.correlation_id, "request");
+                match api::handle(&ctx, key, *request).await {
+                    Ok(Reply::Nothing) => continue,
+                    Ok(reply) => Outgoing {
+                        key,
+                        version: header.request_api_version,
+                        correlation_id: header.correlation_id,
+                        reply,
+                    },
+                    Err(e) => {
+                        tracing::warn!(%peer, error = %e, "closing connection");
+                        break;
+                    }
+                }
+            }
+        };
+        if tx.send(out).await.is_err() {
+            break;
+        }
+    }
+    drop(tx);
+    let _ = writer.await;
+}
+
+async fn write_loop(wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Outgoing>, peer: SocketAddr) {
+    let mut w = BufWriter::with_capacity(64 * 1024, wr);
+    while let Some(o) = rx.recv().await {
+        let response = match o.reply {
+            Reply::Nothing => continue,
+            Reply::Now(r) => *r,
+            Reply::Later(f) => f.await,
+        };
+        let bytes = match codec::encode_response(o.key, o.version, o.correlation_id, &response) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!(%peer, error = %e, "closing connection: cannot encode response");
+                break;
+            }
+        };
+        tracing::trace!(%peer, key = ?o.key, correlation_id = o.correlation_id, "response");
+        if w.write_all(&bytes).await.is_err() {
+            break;
+        }
+        // Batch writes while more responses are ready; flush when caught up.
+        if rx.is_empty() && w.flush().await.is_err() {
+            break;
+        }
+    }
+    let _ = w.flush().await;
+    let _ = w.shutdown().await;
+}

@@ -1,0 +1,43 @@
+//! Shared broker state handed to every connection.
+
+use super::config::BrokerConfig;
+use super::flusher::Flusher;
+use super::group::Coordinator;
+use super::offsets::OffsetStore;
+use super::producer_ids::ProducerIds;
+use super::topics::Topics;
+use super::Flush;
+use std::sync::Arc;
+use tokio::sync::watch;
+
+/// This broker's node id (single node).
+pub const NODE_ID: i32 = 0;
+pub const CLUSTER_ID: &str = "logferry-bundled";
+
+pub struct Broker {
+    pub cfg: BrokerConfig,
+    /// Advertised host and port (Metadata, FindCoordinator).
+    pub host: String,
+    pub port: i32,
+    pub topics: Topics,
+    pub groups: Arc<Coordinator>,
+    pub offsets: Arc<OffsetStore>,
+    pub producer_ids: Arc<ProducerIds>,
+    pub flusher: Flusher,
+    /// Bumped whenever a high watermark advances; long-polling fetches wait on it.
+    pub data_version: watch::Sender<u64>,
+    /// Turns true when shutdown begins.
+    pub shutdown: watch::Receiver<bool>,
+    pub max_batch_bytes: usize,
+}
+
+impl Broker {
+    /// Produce acks wait for fdatasync only with `flush = "ack"`.
+    pub fn acks_wait_for_flush(&self) -> bool {
+        matches!(self.cfg.flush, Flush::Ack(_))
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+}

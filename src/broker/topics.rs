@@ -1,0 +1,189 @@
+//! The topic registry: topics made of partitions, loaded from the data directory at start
+//! and created on demand. Partition `p` of topic `t` lives in `<data_dir>/<t>-<p>/`.
+
+use super::log::{fsync_dir, LogError, LogOptions};
+use super::partition::Partition;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+/// Kafka's limit; also keeps directory names sane.
+const MAX_TOPIC_NAME: usize = 249;
+/// Upper bound on partitions per topic, so a request cannot make the broker create
+/// millions of directories.
+pub const MAX_PARTITIONS: i32 = 1024;
+
+#[derive(Debug)]
+pub struct Topic {
+    pub name: String,
+    pub partitions: Vec<Arc<Partition>>,
+}
+
+impl Topic {
+    pub fn partition(&self, index: i32) -> Option<&Arc<Partition>> {
+        usize::try_from(index)
+            .ok()
+            .and_then(|i| self.partitions.get(i))
+    }
+}
+
+/// Why a topic could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum TopicError {
+    #[error("invalid topic name {0:?}")]
+    InvalidName(String),
+    #[error("invalid partition count {0}")]
+    InvalidPartitions(i32),
+    #[error("topic {0} already exists")]
+    AlreadyExists(String),
+    #[error(transparent)]
+    Storage(#[from] LogError),
+}
+
+/// Topic names Kafka accepts: 1..=249 of `[A-Za-z0-9._-]`, not "." or "..".
+pub fn valid_topic_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_TOPIC_NAME
+        && name != "."
+        && name != ".."
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+}
+
+pub struct Topics {
+    dir: PathBuf,
+    opts: LogOptions,
+    default_partitions: i32,
+    map: RwLock<HashMap<String, Arc<Topic>>>,
+}
+
+impl Topics {
+    /// Opens every partition directory found in `dir` (recovering it).
+    pub fn load(
+        dir: &Path,
+        opts: LogOptions,
+        default_partitions: i32,
+        clean: bool,
+    ) -> Result<Topics, LogError> {
+        let mut found: BTreeMap<String, Vec<i32>> = BTreeMap::new();
+        let entries = std::fs::read_dir(dir).map_err(|e| LogError::io("list data dir", dir, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| LogError::io("list data dir", dir, e))?;
+            if !entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                continue;
+            }
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            let Some((topic, part)) = name.rsplit_once('-') else {
+                continue;
+            };
+            let Ok(part) = part.parse::<i32>() else {
+                continue;
+            };
+            if valid_topic_name(topic) && (0..MAX_PARTITIONS).contains(&part) {
+                found.entry(topic.to_string()).or_default().push(part);
+            }
+        }
+        let mut map = HashMap::new();
+        for (name, parts) in found {
+            // Fill gaps: a topic always has partitions 0..=max.
+            let count = parts.iter().copied().max().unwrap_or(0) + 1;
+            let topic = open_topic(dir, &name, count, opts, clean)?;
+            tracing::info!(topic = %name, partitions = count, "loaded topic");
+            map.insert(name, Arc::new(topic));
+        }
+        Ok(Topics {
+            dir: dir.to_path_buf(),
+            opts,
+            default_partitions,
+            map: RwLock::new(map),
+        })
+    }
+
+    pub fn get(&self, name: &str) -> Option<Arc<Topic>> {
+        self.map
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .cloned()
+    }
+
+    /// All topics, sorted by name.
+    pub fn all(&self) -> Vec<Arc<Topic>> {
+        let mut v: Vec<_> = self
+            .map
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+
+    /// The topic, auto-created with the default partition count when missing.
+    pub fn get_or_create(&self, name: &str) -> Result<Arc<Topic>, TopicError> {
+        if let Some(t) = self.get(name) {
+            return Ok(t);
+        }
+        match self.create(name, self.default_partitions) {
+            Err(TopicError::AlreadyExists(_)) => self
+                .get(name)
+                .ok_or_else(|| TopicError::AlreadyExists(name.to_string())),
+            other => other,
+        }
+    }
+
+    /// Creates a topic with `partitions` partitions.
+    pub fn create(&self, name: &str, partitions: i32) -> Result<Arc<Topic>, TopicError> {
+        if !valid_topic_name(name) {
+            return Err(TopicError::InvalidName(name.to_string()));
+        }
+        if !(1..=MAX_PARTITIONS).contains(&partitions) {
+            return Err(TopicError::InvalidPartitions(partitions));
+        }
+        // Held across creation so two requests cannot create the same topic twice.
+        let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
+        if map.contains_key(name) {
+            return Err(TopicError::AlreadyExists(name.to_string()));
+        }
+        let topic = Arc::new(open_topic(&self.dir, name, partitions, self.opts, true)?);
+        fsync_dir(&self.dir)?;
+        tracing::info!(topic = %name, partitions, "created topic");
+        map.insert(name.to_string(), topic.clone());
+        Ok(topic)
+    }
+}
+
+fn open_topic(
+    dir: &Path,
+    name: &str,
+    count: i32,
+    opts: LogOptions,
+    clean: bool,
+) -> Result<Topic, LogError> {
+    let mut partitions = Vec::with_capacity(count as usize);
+    for p in 0..count {
+        let pdir = dir.join(format!("{name}-{p}"));
+        partitions.push(Arc::new(Partition::open(name, p, &pdir, opts, clean)?));
+    }
+    Ok(Topic {
+        name: name.to_string(),
+        partitions,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_topic_name;
+
+    #[test]
+    fn topic_names() {
+        assert!(valid_topic_name("logs.app-1_x"));
+        assert!(!valid_topic_name(""));
+        assert!(!valid_topic_name(".."));
+        assert!(!valid_topic_name("a/b"));
+        assert!(!valid_topic_name(&"x".repeat(250)));
+    }
+}
