@@ -98,6 +98,40 @@ async fn kill_9_at_random_moments_loses_nothing_20_rounds() {
     let bootstrap = mock.bootstrap_servers();
     let d = dirs();
     let cfg = config_file(&d, &config_text(&d, &bootstrap, topic, ""));
+    kill_9_rounds(&d, &cfg, &bootstrap, topic, true).await;
+}
+
+/// The same with `brokers = "bundled"`: each kill -9 also kills the in-process broker, which
+/// must recover every record it acknowledged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_of_agent_with_bundled_broker_loses_nothing_20_rounds() {
+    init_logs();
+    let topic = "kill9b";
+    let d = dirs();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let text = config_text(&d, "bundled", topic, "")
+        + &format!(
+            "\n[broker]\nlisten = \"127.0.0.1:{port}\"\ndata_dir = \"{}\"\n",
+            d.tmp.path().join("broker").display()
+        );
+    let cfg = config_file(&d, &text);
+    kill_9_rounds(&d, &cfg, &format!("127.0.0.1:{port}"), topic, false).await;
+}
+
+/// 20 rounds of: start a child agent, write and rotate, kill -9 at a random moment. Then a
+/// final run drains everything. `broker_outlives_agent`: the topic's high watermark can be
+/// read at each kill, so each duplicate is checked against the checkpoint of that kill.
+async fn kill_9_rounds(
+    d: &Dirs,
+    cfg: &Path,
+    bootstrap: &str,
+    topic: &str,
+    broker_outlives_agent: bool,
+) {
+    let bootstrap = bootstrap.to_string();
     let mut w = Writer {
         base: d.logs.join("access.log"),
         next: 0,
@@ -109,7 +143,7 @@ async fn kill_9_at_random_moments_loses_nothing_20_rounds() {
     // (topic high watermark, checkpoint inode → offset) at each kill
     let mut kills: Vec<(i64, HashMap<u64, u64>)> = Vec::new();
     for _round in 0..20 {
-        let mut child = spawn_agent(&d, &cfg);
+        let mut child = spawn_agent(d, cfg);
         let steps = rng.gen_range(2..8);
         for _ in 0..steps {
             w.write(rng.gen_range(50..400));
@@ -125,10 +159,12 @@ async fn kill_9_at_random_moments_loses_nothing_20_rounds() {
             .into_iter()
             .map(|(ino, _, off)| (ino, off))
             .collect();
-        kills.push((high_watermark(&bootstrap, topic), cp));
+        if broker_outlives_agent {
+            kills.push((high_watermark(&bootstrap, topic), cp));
+        }
     }
     // Final run: drain everything, stop cleanly.
-    let mut child = spawn_agent(&d, &cfg);
+    let mut child = spawn_agent(d, cfg);
     let got = as_strings(&read_topic(&bootstrap, topic, w.written.len(), T));
     let status = terminate(&mut child);
     assert!(status.success(), "clean exit after SIGTERM: {status:?}");
@@ -179,7 +215,7 @@ async fn kill_9_at_random_moments_loses_nothing_20_rounds() {
         }
     }
     eprintln!(
-        "kill -9 x20: {} lines written through {} rotations, 0 lost, {dups} duplicates",
+        "kill -9 x20 ({topic}): {} lines written through {} rotations, 0 lost, {dups} duplicates",
         w.written.len(),
         w.rotations
     );

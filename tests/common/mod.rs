@@ -125,18 +125,17 @@ pub fn read_topic(bootstrap: &str, topic: &str, want: usize, timeout: Duration) 
     let mut distinct = std::collections::HashSet::new();
     loop {
         if distinct.len() >= want {
-            let (_, high) = c
-                .fetch_watermarks(topic, 0, Duration::from_secs(5))
-                .expect("watermarks");
-            if next_offset >= high {
-                break;
+            if let Ok((_, high)) = c.fetch_watermarks(topic, 0, Duration::from_secs(5)) {
+                if next_offset >= high {
+                    break;
+                }
             }
         }
         if Instant::now() > deadline {
             break;
         }
-        if let Some(m) = c.poll(Duration::from_millis(100)) {
-            let m = m.expect("message");
+        // Errors are transient here (e.g. a child's broker not listening yet): keep polling.
+        if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
             next_offset = m.offset() + 1;
             let p = m.payload().unwrap_or_default().to_vec();
             distinct.insert(p.clone());
