@@ -78,7 +78,7 @@ fn read_all(bootstrap: &str) -> HashMap<i32, Vec<(i64, String)>> {
     out
 }
 
-fn last_segment(dir: &Path, partition: i32) -> PathBuf {
+fn segments(dir: &Path, partition: i32) -> Vec<PathBuf> {
     let pdir = dir.join(format!("{TOPIC}-{partition}"));
     let mut logs: Vec<PathBuf> = std::fs::read_dir(&pdir)
         .expect("partition dir")
@@ -86,7 +86,21 @@ fn last_segment(dir: &Path, partition: i32) -> PathBuf {
         .filter(|p| p.extension().is_some_and(|x| x == "log"))
         .collect();
     logs.sort();
-    logs.pop().expect("a segment")
+    logs
+}
+
+/// The active (last) segment of a partition, and a copy of the partition's last batch
+/// (the active segment may be empty: a kill -9 can tear a write, and recovery cuts it).
+fn last_segment_and_batch(dir: &Path, partition: i32) -> (PathBuf, Vec<u8>) {
+    let segs = segments(dir, partition);
+    let last = segs.last().expect("a segment").clone();
+    for seg in segs.iter().rev() {
+        let bytes = std::fs::read(seg).expect("read segment");
+        if let Some(&(s, e)) = batches(&bytes).last() {
+            return (last, bytes[s..e].to_vec());
+        }
+    }
+    panic!("partition {partition} has no batch");
 }
 
 /// Byte ranges of the batches in a segment file.
@@ -203,20 +217,18 @@ fn kill9_keeps_every_acked_message_and_torn_tails_are_cut() {
 
     // Torn tails by hand: half a batch on partition 0; on partition 1 a copy of the last
     // batch, renumbered to follow it, with one flipped byte under the CRC.
-    let seg0 = last_segment(&data, 0);
-    let bytes0 = std::fs::read(&seg0).expect("read seg0");
-    let (s, e) = *batches(&bytes0).last().expect("a batch");
-    let mut half = renumbered(&bytes0[s..e]);
+    let (seg0, batch0) = last_segment_and_batch(&data, 0);
+    let len0 = std::fs::metadata(&seg0).expect("stat").len();
+    let mut half = renumbered(&batch0);
     half.truncate(half.len() / 2);
     std::fs::OpenOptions::new()
         .append(true)
         .open(&seg0)
         .and_then(|mut f| f.write_all(&half))
         .expect("append half batch");
-    let seg1 = last_segment(&data, 1);
-    let bytes1 = std::fs::read(&seg1).expect("read seg1");
-    let (s, e) = *batches(&bytes1).last().expect("a batch");
-    let mut copy = renumbered(&bytes1[s..e]);
+    let (seg1, batch1) = last_segment_and_batch(&data, 1);
+    let len1 = std::fs::metadata(&seg1).expect("stat").len();
+    let mut copy = renumbered(&batch1);
     let last = copy.len() - 1;
     copy[last] ^= 0x5a;
     std::fs::OpenOptions::new()
@@ -239,12 +251,14 @@ fn kill9_keeps_every_acked_message_and_torn_tails_are_cut() {
         );
     }
     assert_eq!(
-        std::fs::metadata(&seg0).expect("stat").len() as usize,
-        bytes0.len()
+        std::fs::metadata(&seg0).expect("stat").len(),
+        len0,
+        "cut back"
     );
     assert_eq!(
-        std::fs::metadata(&seg1).expect("stat").len() as usize,
-        bytes1.len()
+        std::fs::metadata(&seg1).expect("stat").len(),
+        len1,
+        "cut back"
     );
     assert_eq!(read_all(&broker.addr), stored, "same content after repair");
     broker.terminate();

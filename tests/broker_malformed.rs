@@ -127,3 +127,47 @@ fn malformed_frames_close_only_their_connection() {
     api_versions_ok(&mut Raw::connect(&addr));
     b.shutdown();
 }
+
+/// Random bodies behind valid headers for every advertised API and version: whatever the
+/// decoder makes of them, the broker stays up and keeps serving.
+#[test]
+fn random_bodies_never_take_the_broker_down() {
+    use rand::{Rng, SeedableRng};
+    use std::time::Duration;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let b = InProc::start(test_config(1), dir.path());
+    let addr = b.bootstrap();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x10_6f_e2_27);
+    let mut healthy = Raw::connect(&addr);
+    let versions: ApiVersionsResponse =
+        healthy.call(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default());
+    for k in &versions.api_keys {
+        for v in k.min_version..=k.max_version {
+            for _ in 0..4 {
+                let len = rng.gen_range(0..160usize);
+                let mut body: Vec<u8> = (0..len).map(|_| rng.gen()).collect();
+                // Often start with a huge array/string count, the classic allocation bomb.
+                if len >= 4 && rng.gen_bool(0.5) {
+                    body[..4].copy_from_slice(&[0x7f, 0xff, 0xff, 0xf0]);
+                }
+                let mut f = Vec::new();
+                f.put_i32((10 + body.len()) as i32);
+                f.put_i16(k.api_key);
+                f.put_i16(v);
+                f.put_i32(1);
+                f.put_i16(-1);
+                f.put_slice(&body);
+                let mut c = Raw::connect(&addr);
+                c.stream
+                    .set_read_timeout(Some(Duration::from_millis(200)))
+                    .expect("timeout");
+                let _ = c.send_bytes(&f);
+                let _ = c.stream.shutdown(std::net::Shutdown::Write);
+                let _ = c.is_closed_by_peer();
+            }
+        }
+        api_versions_ok(&mut healthy);
+    }
+    api_versions_ok(&mut Raw::connect(&addr));
+    b.shutdown();
+}

@@ -72,6 +72,13 @@ impl Flusher {
     }
 }
 
+impl Drop for Flusher {
+    /// A broker dropped without `shutdown` must not leave the thread parked forever.
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
 fn run(shared: Arc<Shared>, mode: Flush, data_version: watch::Sender<u64>) {
     let interval = match mode {
         Flush::Ack(_) => None,

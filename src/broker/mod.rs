@@ -79,6 +79,10 @@ pub enum BrokerError {
 }
 
 /// A running broker.
+///
+/// Call [`BrokerHandle::shutdown`] to stop it cleanly. Dropping the handle also stops the
+/// accept loop and connections (they watch the shutdown channel), but skips the final flush
+/// and the clean-shutdown marker, so the next start runs a full recovery — like a crash.
 pub struct BrokerHandle {
     local_addr: SocketAddr,
     bootstrap: String,
@@ -188,7 +192,8 @@ fn open_storage(dir: &Path, cfg: &BrokerConfig) -> Result<Storage, BrokerError> 
         tracing::info!(data_dir = %dir.display(), "no clean-shutdown marker: verifying logs past their recovery points");
     }
     let opts = LogOptions {
-        segment_bytes: cfg.segment_bytes.max(1024),
+        // Index positions are u32; keep segments well inside that.
+        segment_bytes: cfg.segment_bytes.clamp(1024, 1 << 31),
         max_batch_bytes: cfg.max_request_bytes,
     };
     let default_partitions = cfg.num_partitions.clamp(1, topics::MAX_PARTITIONS as u32) as i32;

@@ -37,7 +37,14 @@ pub fn handle(ctx: &Ctx<'_>, req: ProduceRequest) -> Reply {
     let mut pending = Vec::new();
     for (ti, td) in req.topic_data.into_iter().enumerate() {
         let name = td.name.0.to_string();
-        let topic = if req.transactional_id.is_some() {
+        let topic = if !matches!(req.acks, -1..=1) {
+            Err(code::INVALID_REQUIRED_ACKS)
+        } else if req
+            .transactional_id
+            .as_ref()
+            .is_some_and(|t| !t.0.is_empty())
+        {
+            // No transaction coordinator here.
             Err(code::TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
         } else {
             b.topics.get_or_create(&name).map_err(|e| match e {
