@@ -3,9 +3,8 @@
 
 use crate::broker;
 use crate::config::{Brokers, Config, ConfigError, SectionConfig};
-use crate::discovery::{self, DirWatcher, DiscoveryError};
+use crate::discovery::{DirWatcher, DiscoveryError};
 use crate::metrics::Metrics;
-use crate::queue::FileQueue;
 use crate::section::{Section, SectionEnv, SectionError};
 use fs2::FileExt;
 use std::collections::BTreeMap;
@@ -34,6 +33,8 @@ pub enum AgentError {
     Discovery(#[from] DiscoveryError),
     #[error("bundled broker: {0}")]
     Broker(#[from] broker::BrokerError),
+    #[error(transparent)]
+    Endpoint(#[from] crate::endpoint::EndpointError),
     #[error("cannot install signal handlers: {0}")]
     Signal(std::io::Error),
 }
@@ -82,7 +83,8 @@ pub struct Agent {
     env: SectionEnv,
     metrics: Arc<Metrics>,
     sections: BTreeMap<String, Running>,
-    broker: Option<broker::BrokerHandle>,
+    broker: Option<Arc<broker::BrokerHandle>>,
+    endpoint: Option<crate::endpoint::Endpoint>,
     _lock: StateLock,
 }
 
@@ -101,7 +103,7 @@ impl Agent {
                 let handle = broker::start(config.broker.clone(), data_dir).await?;
                 let b = handle.bootstrap_servers();
                 tracing::info!(bootstrap = %b, "bundled broker listening");
-                (b, Some(handle))
+                (b, Some(Arc::new(handle)))
             }
         };
         let env = SectionEnv {
@@ -112,13 +114,41 @@ impl Agent {
             rescan_interval: config.agent.rescan_interval,
             shutdown_timeout: config.agent.shutdown_timeout,
             watcher: Arc::new(DirWatcher::new()?),
+            alert_command: config.agent.alert_command.clone(),
+            alert_command_timeout: config.agent.alert_command_timeout,
+        };
+        let metrics = Metrics::new();
+        let endpoint = match &config.agent.metrics_listen {
+            None => None,
+            Some(addr) => {
+                let mut reg = prometheus_client::registry::Registry::default();
+                metrics.register(&mut reg);
+                if let Some(b) = &broker {
+                    b.register_metrics(&mut reg);
+                }
+                let reg = Arc::new(reg);
+                let b = broker.clone();
+                let render: crate::endpoint::RenderFn = Arc::new(move || {
+                    if let Some(b) = &b {
+                        b.refresh_metrics();
+                    }
+                    crate::metrics::encode(&reg)
+                });
+                let m = metrics.clone();
+                Some(crate::endpoint::Endpoint::start(
+                    addr,
+                    render,
+                    Arc::new(move || m.health()),
+                )?)
+            }
         };
         let mut agent = Agent {
             config: config.clone(),
             env,
-            metrics: Metrics::new(),
+            metrics,
             sections: BTreeMap::new(),
             broker,
+            endpoint,
             _lock: lock,
         };
         for s in config.sections {
@@ -136,6 +166,11 @@ impl Agent {
 
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
+    }
+
+    /// Where /metrics and /healthz are served, if enabled.
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.endpoint.as_ref().map(|e| e.local_addr())
     }
 
     fn start_section(&mut self, cfg: SectionConfig) -> Result<(), AgentError> {
@@ -214,9 +249,18 @@ impl Agent {
     pub async fn stop(mut self) {
         let names: Vec<String> = self.sections.keys().cloned().collect();
         self.stop_sections(&names).await;
+        // The endpoint holds a handle on the broker's metrics: release it first.
+        drop(self.endpoint.take());
         if let Some(b) = self.broker.take() {
-            if let Err(e) = b.shutdown().await {
-                tracing::error!("bundled broker shutdown: {e}");
+            match Arc::try_unwrap(b) {
+                Ok(b) => {
+                    if let Err(e) = b.shutdown().await {
+                        tracing::error!("bundled broker shutdown: {e}");
+                    }
+                }
+                Err(_) => tracing::error!(
+                    "bundled broker still referenced at shutdown; it stops with the process"
+                ),
             }
         }
     }
@@ -258,31 +302,17 @@ pub fn check(config_path: &Path, out: &mut dyn Write) -> Result<bool, AgentError
             s.topic,
             store.path().display()
         );
-        let mut queue =
-            FileQueue::new(s.start_at, s.rotate_wait).with_base(s.base_log_fullpath.clone());
-        match store.load() {
-            Ok(Some(cp)) => queue.restore(&cp.files),
-            Ok(None) => {}
+        let (queue, faults) = match crate::status::offline_queue(s, &config) {
+            Ok(q) => q,
             Err(e) => {
                 ok = false;
                 let _ = writeln!(out, "  ERROR {e}");
                 continue;
             }
-        }
-        let mut faults = Vec::new();
-        match discovery::scan(s, &queue, &mut faults) {
-            Ok(scan) => {
-                queue.reconcile(scan);
-            }
-            Err(e) => {
-                ok = false;
-                let _ = writeln!(out, "  ERROR {e}");
-                continue;
-            }
-        }
+        };
         for f in faults {
             ok = false;
-            let _ = writeln!(out, "  ERROR cannot read {}: {}", f.path.display(), f.error);
+            let _ = writeln!(out, "  ERROR {f}");
         }
         let files = queue.ordered();
         if files.is_empty() {

@@ -36,6 +36,46 @@ pub enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Backlog per section from the checkpoints and files (works whether or not the agent
+    /// runs). Exit code 0 OK, 1 if a section is over a threshold, 2 on error.
+    Status {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print messages of a topic, one per line.
+    Consume {
+        /// Bootstrap servers, or "bundled" with --config to use the bundled broker's address.
+        #[arg(long)]
+        brokers: String,
+        #[arg(long)]
+        topic: String,
+        /// Consume as this consumer group (offsets are committed).
+        #[arg(long)]
+        group: Option<String>,
+        /// Start at the oldest message instead of new ones.
+        #[arg(long)]
+        from_beginning: bool,
+        /// Stop after this many messages.
+        #[arg(long)]
+        count: Option<u64>,
+        /// Config file, to resolve --brokers bundled.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Committed offset, log end and lag per consumer group, topic and partition.
+    Lag {
+        /// Bootstrap servers, or "bundled" with --config.
+        #[arg(long)]
+        brokers: String,
+        /// Only this group (default: every group).
+        #[arg(long)]
+        group: Option<String>,
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
     /// Run the bundled Kafka-compatible broker on its own.
     Broker {
         /// Address to listen on (overrides [broker] listen).

@@ -54,6 +54,11 @@ pub struct AgentConfig {
     pub host: String,
     pub shutdown_timeout: Duration,
     pub rescan_interval: Duration,
+    /// Address of the /metrics and /healthz endpoint; None when disabled ("").
+    pub metrics_listen: Option<String>,
+    /// Run on each backlog alert transition (via `sh -c`), with LOGFERRY_* variables.
+    pub alert_command: Option<String>,
+    pub alert_command_timeout: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -111,6 +116,10 @@ pub struct SectionConfig {
     pub message_key: Vec<u8>,
     /// Add `host`, `path` and `offset` headers to each message.
     pub headers: bool,
+    /// Alert while the backlog is at least this many bytes.
+    pub backlog_alert_bytes: Option<u64>,
+    /// Alert while the oldest unshipped file is at least this old (by mtime).
+    pub backlog_alert_seconds: Option<u64>,
 }
 
 impl SectionConfig {
@@ -131,6 +140,18 @@ struct RawAgent {
     shutdown_timeout_ms: u64,
     #[serde(default = "default_rescan_interval_ms")]
     rescan_interval_ms: u64,
+    #[serde(default = "default_metrics_listen")]
+    metrics_listen: String,
+    alert_command: Option<String>,
+    #[serde(default = "default_alert_command_timeout_ms")]
+    alert_command_timeout_ms: u64,
+}
+
+fn default_metrics_listen() -> String {
+    "127.0.0.1:9464".to_string()
+}
+fn default_alert_command_timeout_ms() -> u64 {
+    10_000
 }
 
 fn default_state_dir() -> String {
@@ -182,6 +203,8 @@ struct RawTopic {
     message_key: Option<String>,
     #[serde(default)]
     headers: bool,
+    backlog_alert_bytes: Option<u64>,
+    backlog_alert_seconds: Option<u64>,
 }
 
 fn default_acks() -> i32 {
@@ -263,15 +286,11 @@ impl Config {
                 other => return Err(ConfigError::UnknownSection(other.to_string())),
             }
         }
-        let agent = validate_agent(
-            agent.unwrap_or(RawAgent {
-                state_dir: default_state_dir(),
-                host: None,
-                shutdown_timeout_ms: default_shutdown_timeout_ms(),
-                rescan_interval_ms: default_rescan_interval_ms(),
-            }),
-            base_dir,
-        )?;
+        let agent = match agent {
+            Some(a) => a,
+            None => de::<RawAgent>("agent", toml::Value::Table(toml::Table::new()))?,
+        };
+        let agent = validate_agent(agent, base_dir)?;
         let output = validate_output(output.unwrap_or(RawOutput {
             brokers: default_brokers(),
             librdkafka: BTreeMap::new(),
@@ -301,6 +320,22 @@ impl Config {
             sections,
         })
     }
+}
+
+/// `--brokers` of the client commands: a bootstrap list, or "bundled" to use the address of
+/// the bundled broker described by `config` (`[broker] advertised_listener`, else `listen`).
+pub fn resolve_brokers(brokers: &str, config: Option<&Path>) -> Result<String, ConfigError> {
+    if brokers != "bundled" {
+        return Ok(brokers.to_string());
+    }
+    let Some(path) = config else {
+        return Err(section_err(
+            "broker",
+            "--brokers bundled needs --config FILE to find the bundled broker's address",
+        ));
+    };
+    let c = Config::load(path)?;
+    Ok(c.broker.advertised_listener.unwrap_or(c.broker.listen))
 }
 
 fn de<T: serde::de::DeserializeOwned>(section: &str, value: toml::Value) -> Result<T, ConfigError> {
@@ -339,11 +374,26 @@ fn validate_agent(raw: RawAgent, base: &Path) -> Result<AgentConfig, ConfigError
             "rescan_interval_ms must be at least 1",
         ));
     }
+    let metrics_listen = match raw.metrics_listen.trim() {
+        "" => None,
+        addr => {
+            if addr.parse::<std::net::SocketAddr>().is_err() {
+                return Err(section_err(
+                    "agent",
+                    format!("metrics_listen \"{addr}\" is not an address like \"127.0.0.1:9464\" (\"\" disables the endpoint)"),
+                ));
+            }
+            Some(addr.to_string())
+        }
+    };
     Ok(AgentConfig {
         state_dir: resolve(base, &raw.state_dir),
         host,
         shutdown_timeout: Duration::from_millis(raw.shutdown_timeout_ms),
         rescan_interval: Duration::from_millis(raw.rescan_interval_ms),
+        metrics_listen,
+        alert_command: raw.alert_command.filter(|c| !c.trim().is_empty()),
+        alert_command_timeout: Duration::from_millis(raw.alert_command_timeout_ms),
     })
 }
 
@@ -478,6 +528,8 @@ fn validate_topic(name: &str, raw: RawTopic, base: &Path) -> Result<SectionConfi
         rotate_wait: Duration::from_millis(raw.rotate_wait_ms),
         message_key,
         headers: raw.headers,
+        backlog_alert_bytes: raw.backlog_alert_bytes,
+        backlog_alert_seconds: raw.backlog_alert_seconds,
     })
 }
 

@@ -54,6 +54,81 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Status { config, json } => {
+            let cfg = match logferry::config::Config::load(&config) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let st = logferry::status::collect(&cfg, std::time::SystemTime::now());
+            if json {
+                match serde_json::to_string_pretty(&st) {
+                    Ok(j) => println!("{j}"),
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return ExitCode::from(2);
+                    }
+                }
+            } else {
+                print!("{}", logferry::status::render(&cfg, &st));
+            }
+            ExitCode::from(logferry::status::exit_code(&st))
+        }
+        Command::Consume {
+            brokers,
+            topic,
+            group,
+            from_beginning,
+            count,
+            config,
+        } => {
+            let brokers = match logferry::config::resolve_brokers(&brokers, config.as_deref()) {
+                Ok(b) => b,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let args = logferry::consume::ConsumeArgs {
+                brokers,
+                topic,
+                group,
+                from_beginning,
+                count,
+            };
+            match logferry::consume::consume(&args, &mut std::io::stdout().lock()) {
+                Ok(_) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Command::Lag {
+            brokers,
+            group,
+            config,
+        } => {
+            let brokers = match logferry::config::resolve_brokers(&brokers, config.as_deref()) {
+                Ok(b) => b,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            match logferry::lag::lag(&brokers, group.as_deref()) {
+                Ok(rows) => {
+                    print!("{}", logferry::lag::render(&rows));
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
         Command::Broker {
             listen,
             data_dir,

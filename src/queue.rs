@@ -108,6 +108,14 @@ pub enum Notice {
     },
 }
 
+/// What is left to ship.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Backlog {
+    pub bytes: u64,
+    pub files: u64,
+    pub oldest_seconds: u64,
+}
+
 /// When the current file may be finished.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Finish {
@@ -634,6 +642,32 @@ impl FileQueue {
     pub fn prune(&mut self) {
         self.files
             .retain(|_, f| f.present || f.status == Status::Active || f.acked < f.read);
+    }
+
+    pub fn files_mut(&mut self) -> impl Iterator<Item = &mut TrackedFile> {
+        self.files.values_mut()
+    }
+
+    /// Unshipped bytes and files, and the age (by mtime, at `now`) of the oldest of them.
+    pub fn backlog(&self, now: SystemTime) -> Backlog {
+        let mut b = Backlog::default();
+        let mut oldest: Option<SystemTime> = None;
+        for f in self
+            .files
+            .values()
+            .filter(|f| !matches!(f.status, Status::Shadow(_)))
+        {
+            let n = f.backlog_bytes();
+            if n > 0 {
+                b.bytes += n;
+                b.files += 1;
+                oldest = Some(oldest.map_or(f.mtime, |o| o.min(f.mtime)));
+            }
+        }
+        b.oldest_seconds = oldest
+            .and_then(|o| now.duration_since(o).ok())
+            .map_or(0, |d| d.as_secs());
+        b
     }
 
     /// Checkpoint entries: every file except shadows.

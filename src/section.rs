@@ -19,6 +19,7 @@ use crate::reader::{ReadError, Reader};
 use crate::sender::{classify, is_queue_full, FailureKind, Report, Sender, SenderError};
 use std::collections::{HashSet, VecDeque};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio::sync::{mpsc, watch};
@@ -30,6 +31,8 @@ const WINDOW_BYTES: u64 = 32 * 1024 * 1024;
 const READ_BUFFER: usize = 256 * 1024;
 const RETRY_MIN: Duration = Duration::from_millis(500);
 const RETRY_MAX: Duration = Duration::from_secs(30);
+/// With lines outstanding, no acknowledgement for this long makes /healthz report the section.
+const STALL_AFTER: Duration = Duration::from_secs(60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum SectionError {
@@ -49,6 +52,8 @@ pub struct SectionEnv {
     pub rescan_interval: Duration,
     pub shutdown_timeout: Duration,
     pub watcher: Arc<DirWatcher>,
+    pub alert_command: Option<String>,
+    pub alert_command_timeout: Duration,
 }
 
 /// A line handed to the sender, waiting for its delivery report.
@@ -59,6 +64,8 @@ struct Pending {
     end: u64,
     len: u32,
     state: State,
+    /// When the line was handed to the sender (delivery latency).
+    sent_at: Instant,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -107,6 +114,11 @@ pub struct Section {
     dirty: bool,
     missing_logged: bool,
     faults_logged: HashSet<PathBuf>,
+    /// Clock read once per pump, stamped on the lines it sends.
+    now: Instant,
+    last_progress: Instant,
+    alerting: bool,
+    checkpoint_failing: Arc<AtomicBool>,
 }
 
 impl Section {
@@ -155,6 +167,10 @@ impl Section {
             dirty: false,
             missing_logged: false,
             faults_logged: HashSet::new(),
+            now: Instant::now(),
+            last_progress: Instant::now(),
+            alerting: false,
+            checkpoint_failing: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -175,11 +191,15 @@ impl Section {
             cp_rx,
             self.cfg.sender_waiting_max.max(Duration::from_millis(10)),
             name.clone(),
+            self.metrics.checkpoint_written_ms.clone(),
+            self.checkpoint_failing.clone(),
         ));
         self.watch_dirs();
         self.rescan();
         let mut rescan = tokio::time::interval(self.env.rescan_interval);
         rescan.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut metrics_tick = tokio::time::interval(Duration::from_secs(1));
+        metrics_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut cp_tick =
             tokio::time::interval(self.cfg.sender_waiting_max.max(Duration::from_millis(10)));
         cp_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -210,6 +230,7 @@ impl Section {
                     self.watch_dirs();
                     self.rescan();
                 }
+                _ = metrics_tick.tick() => self.observe(),
                 _ = cp_tick.tick() => {
                     if self.dirty {
                         self.dirty = false;
@@ -249,6 +270,7 @@ impl Section {
             Err(e) => tracing::error!(section = %name, "checkpoint writer failed: {e}"),
         }
         self.sender.purge();
+        self.metrics.retire();
         tracing::info!(section = %name, "section stopped; final checkpoint written");
         Ok(())
     }
@@ -385,6 +407,7 @@ impl Section {
     /// Read and send as much as the window allows.
     fn pump(&mut self) -> Stall {
         self.finish_at = None;
+        self.now = Instant::now();
         loop {
             if !self.window_open() {
                 return Stall::Window;
@@ -572,6 +595,7 @@ impl Section {
                     end: frame.end,
                     len: frame.len as u32,
                     state: State::Waiting,
+                    sent_at: self.now,
                 });
                 if self.cfg.producer_type == ProducerType::Sync {
                     self.batch_lines += 1;
@@ -589,6 +613,7 @@ impl Section {
                         end: frame.end,
                         len: 0,
                         state: State::Done,
+                        sent_at: self.now,
                     });
                 }
                 FailureKind::Retry => {
@@ -678,16 +703,21 @@ impl Section {
         let mut lines = 0u64;
         let mut bytes = 0u64;
         let mut last: Option<(FileKey, u64)> = None;
+        let now = Instant::now();
         while let Some(&Pending {
             key,
             end,
             len,
             state,
+            sent_at,
         }) = self.inflight.front()
         {
             if state != State::Done {
                 break;
             }
+            self.metrics
+                .delivery_latency
+                .observe(now.duration_since(sent_at).as_secs_f64());
             if let Some((k, e)) = last {
                 if k != key {
                     self.set_acked(k, e);
@@ -704,6 +734,7 @@ impl Section {
             self.metrics.lines_shipped.inc_by(lines);
             self.metrics.bytes_shipped.inc_by(bytes);
             self.dirty = true;
+            self.last_progress = now;
         }
     }
 
@@ -746,6 +777,100 @@ impl Section {
         self.retry_delay = (self.retry_delay * 2).min(RETRY_MAX);
     }
 
+    /// Once a second: backlog gauges, checkpoint age, alert transitions and health.
+    fn observe(&mut self) {
+        // Refresh sizes of the files still being written: the current one and the base file.
+        if let Some(r) = &self.reader {
+            if let Ok((size, mtime)) = r.stat() {
+                if let Some(f) = self.queue.get_mut(r.key) {
+                    f.size = size.max(f.size);
+                    f.mtime = mtime;
+                }
+            }
+        }
+        if let Some(base) = self.cfg.base_log_fullpath.clone() {
+            if let Ok(m) = std::fs::metadata(&base) {
+                let id = crate::identity::DevIno::of(&m);
+                if let Some(f) = self.queue.files_mut().find(|f| f.id == id) {
+                    f.size = m.len().max(f.size);
+                    f.mtime = m.modified().unwrap_or(f.mtime);
+                }
+            }
+        }
+        let now = SystemTime::now();
+        let b = self.queue.backlog(now);
+        self.metrics.backlog_bytes.set(b.bytes as i64);
+        self.metrics.backlog_files.set(b.files as i64);
+        self.metrics
+            .backlog_oldest_seconds
+            .set(b.oldest_seconds as i64);
+        let written = self.metrics.checkpoint_written_ms.load(Ordering::Relaxed);
+        if written > 0 {
+            let age = unix_ms(now).saturating_sub(written) / 1000;
+            self.metrics.checkpoint_age_seconds.set(age as i64);
+        }
+        let over_bytes = self.cfg.backlog_alert_bytes.is_some_and(|t| b.bytes >= t);
+        let over_age = self
+            .cfg
+            .backlog_alert_seconds
+            .is_some_and(|t| b.files > 0 && b.oldest_seconds >= t);
+        let over = over_bytes || over_age;
+        if over != self.alerting {
+            self.alerting = over;
+            self.metrics.backlog_alert.set(over as i64);
+            if over {
+                tracing::warn!(section = %self.cfg.name, topic = %self.cfg.topic, backlog_bytes = b.bytes, backlog_files = b.files, oldest_seconds = b.oldest_seconds, "backlog alert firing");
+            } else {
+                tracing::info!(section = %self.cfg.name, topic = %self.cfg.topic, backlog_bytes = b.bytes, backlog_files = b.files, oldest_seconds = b.oldest_seconds, "backlog alert resolved");
+            }
+            if let Some(cmd) = self.env.alert_command.clone() {
+                tokio::spawn(run_alert_command(
+                    cmd,
+                    self.env.alert_command_timeout,
+                    vec![
+                        (
+                            "LOGFERRY_ALERT",
+                            if over { "firing" } else { "resolved" }.to_string(),
+                        ),
+                        ("LOGFERRY_SECTION", self.cfg.name.clone()),
+                        ("LOGFERRY_TOPIC", self.cfg.topic.clone()),
+                        ("LOGFERRY_BACKLOG_BYTES", b.bytes.to_string()),
+                        ("LOGFERRY_BACKLOG_SECONDS", b.oldest_seconds.to_string()),
+                    ],
+                ));
+            }
+        }
+        let stalled = Instant::now().duration_since(self.last_progress);
+        let reason = if self.sender.broker_down() && b.bytes > 0 {
+            Some(format!(
+                "brokers unreachable; backlog {} bytes in {} files",
+                b.bytes, b.files
+            ))
+        } else if over {
+            Some(format!(
+                "backlog over threshold: {} bytes, oldest unshipped file {} s old",
+                b.bytes, b.oldest_seconds
+            ))
+        } else if self.checkpoint_failing.load(Ordering::Relaxed) {
+            Some(format!(
+                "checkpoint writes to {} failing",
+                self.store.path().display()
+            ))
+        } else if b.bytes > 0 && self.outstanding > 0 && stalled >= STALL_AFTER {
+            Some(format!(
+                "no acknowledgement for {} s with backlog {} bytes",
+                stalled.as_secs(),
+                b.bytes
+            ))
+        } else {
+            None
+        };
+        if b.bytes == 0 {
+            self.last_progress = Instant::now();
+        }
+        self.metrics.set_health(reason);
+    }
+
     fn snapshot(&mut self) -> SectionCheckpoint {
         self.queue.prune();
         SectionCheckpoint {
@@ -759,6 +884,37 @@ impl Section {
     /// For `logferry check`: the files in shipping order.
     pub fn queue(&self) -> &FileQueue {
         &self.queue
+    }
+}
+
+fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Runs `[agent] alert_command` with the alert in its environment; bounded in time, and its
+/// failure is logged, never fatal.
+async fn run_alert_command(cmd: String, timeout: Duration, env: Vec<(&'static str, String)>) {
+    let mut c = tokio::process::Command::new("sh");
+    c.arg("-c")
+        .arg(&cmd)
+        .kill_on_drop(true)
+        .stdin(std::process::Stdio::null());
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    match c.spawn() {
+        Err(e) => tracing::error!(command = %cmd, "alert_command could not start: {e}"),
+        Ok(mut child) => match tokio::time::timeout(timeout, child.wait()).await {
+            Ok(Ok(st)) if st.success() => {}
+            Ok(Ok(st)) => tracing::error!(command = %cmd, "alert_command failed: {st}"),
+            Ok(Err(e)) => tracing::error!(command = %cmd, "alert_command failed: {e}"),
+            Err(_) => {
+                let _ = child.kill().await;
+                tracing::error!(command = %cmd, timeout_ms = timeout.as_millis() as u64, "alert_command timed out and was killed");
+            }
+        },
     }
 }
 
@@ -785,6 +941,8 @@ async fn checkpoint_writer(
     mut rx: watch::Receiver<Option<SectionCheckpoint>>,
     min_interval: Duration,
     section: String,
+    written_ms: Arc<std::sync::atomic::AtomicU64>,
+    failing_flag: Arc<AtomicBool>,
 ) -> Result<(), SectionError> {
     let mut failing = false;
     let mut last: Option<SectionCheckpoint> = None;
@@ -802,9 +960,12 @@ async fn checkpoint_writer(
                             tracing::info!(section = %section, "checkpoint written again");
                         }
                         failing = false;
+                        failing_flag.store(false, Ordering::Relaxed);
+                        written_ms.store(unix_ms(SystemTime::now()), Ordering::Relaxed);
                         last = Some(cp);
                     }
                     Ok(Err(e)) => {
+                        failing_flag.store(true, Ordering::Relaxed);
                         if !failing {
                             tracing::error!(section = %section, "{e}; shipping continues, the checkpoint stays at its last written state");
                         }

@@ -97,6 +97,15 @@ impl ClientContext for SectionContext {
         }
     }
 
+    /// librdkafka statistics (every 5 s): a broker connection that is up ends an outage even
+    /// when the section has nothing to send.
+    fn stats(&self, stats: rdkafka::Statistics) {
+        if self.link.down.load(Ordering::Relaxed) && stats.brokers.values().any(|b| b.state == "UP")
+        {
+            self.link.mark_up();
+        }
+    }
+
     fn error(&self, error: KafkaError, reason: &str) {
         match error.rdkafka_error_code() {
             Some(RDKafkaErrorCode::AllBrokersDown)
@@ -170,7 +179,8 @@ pub fn client_config(bootstrap: &str, output: &OutputConfig, s: &SectionConfig) 
             "message.max.bytes",
             (s.max_line_bytes + 64 * 1024).max(1_000_000).to_string(),
         )
-        .set("log.connection.close", "false");
+        .set("log.connection.close", "false")
+        .set("statistics.interval.ms", "5000");
     for (k, v) in &output.librdkafka {
         c.set(k, v);
     }
@@ -235,6 +245,11 @@ impl Sender {
             rec
         };
         self.producer.send(rec).map_err(|(e, _)| e)
+    }
+
+    /// True between an "all brokers down" error and the next sign of life.
+    pub fn broker_down(&self) -> bool {
+        self.producer.context().link.down.load(Ordering::Relaxed)
     }
 
     /// A fatal client error (idempotence state lost): the producer must be replaced.

@@ -12,6 +12,7 @@ pub mod config;
 pub mod flusher;
 pub mod group;
 pub mod log;
+pub mod metrics;
 pub mod offsets;
 pub mod partition;
 pub mod producer_ids;
@@ -159,6 +160,7 @@ pub async fn start(
         flusher,
         data_version,
         shutdown: shutdown_rx.clone(),
+        metrics: metrics::BrokerMetrics::default(),
     });
     let background = vec![
         tokio::spawn(session_loop(broker.clone(), shutdown_rx.clone())),
@@ -281,6 +283,16 @@ impl BrokerHandle {
     }
 
     /// "host:port" to give to bootstrap.servers.
+    /// Register the broker's metrics (refreshed from the log at each call of `refresh`).
+    pub fn register_metrics(&self, reg: &mut prometheus_client::registry::Registry) {
+        self.broker.metrics.register(reg);
+    }
+
+    /// Read log end offsets and consumer lag into the metrics before a scrape.
+    pub fn refresh_metrics(&self) {
+        self.broker.metrics.refresh(&self.broker);
+    }
+
     pub fn bootstrap_servers(&self) -> String {
         self.bootstrap.clone()
     }

@@ -66,6 +66,8 @@ pub async fn accept_loop(
 
 /// One queued response.
 struct Outgoing {
+    /// When the request was decoded (for the latency metric).
+    started: std::time::Instant,
     key: ApiKey,
     version: i16,
     correlation_id: i32,
@@ -82,7 +84,8 @@ async fn serve(
     let (rd, wr) = stream.into_split();
     let mut rd = BufReader::with_capacity(64 * 1024, rd);
     let (tx, rx) = mpsc::channel::<Outgoing>(MAX_IN_FLIGHT);
-    let writer = tokio::spawn(write_loop(wr, rx, peer));
+    broker.metrics.connections.inc();
+    let writer = tokio::spawn(write_loop(wr, rx, peer, broker.clone()));
     let max = broker.cfg.max_request_bytes;
     loop {
         if *shutdown.borrow() {
@@ -106,6 +109,7 @@ async fn serve(
                 break;
             }
             Ok(Decoded::ApiVersionsTooNew { correlation_id }) => Outgoing {
+                started: std::time::Instant::now(),
                 key: ApiKey::ApiVersions,
                 version: 0,
                 correlation_id,
@@ -131,9 +135,16 @@ async fn serve(
                 };
                 tracing::trace!(%peer, ?key, version = header.request_api_version,
                     correlation_id = header.correlation_id, "request");
+                let started = std::time::Instant::now();
                 match api::handle(&ctx, key, *request).await {
-                    Ok(Reply::Nothing) => continue,
+                    Ok(Reply::Nothing) => {
+                        broker
+                            .metrics
+                            .request(&format!("{key:?}"), started.elapsed().as_secs_f64());
+                        continue;
+                    }
                     Ok(reply) => Outgoing {
+                        started,
                         key,
                         version: header.request_api_version,
                         correlation_id: header.correlation_id,
@@ -152,9 +163,15 @@ async fn serve(
     }
     drop(tx);
     let _ = writer.await;
+    broker.metrics.connections.dec();
 }
 
-async fn write_loop(wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Outgoing>, peer: SocketAddr) {
+async fn write_loop(
+    wr: OwnedWriteHalf,
+    mut rx: mpsc::Receiver<Outgoing>,
+    peer: SocketAddr,
+    broker: Arc<Broker>,
+) {
     let mut w = BufWriter::with_capacity(64 * 1024, wr);
     while let Some(o) = rx.recv().await {
         let response = match o.reply {
@@ -162,6 +179,9 @@ async fn write_loop(wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Outgoing>, peer: 
             Reply::Now(r) => *r,
             Reply::Later(f) => f.await,
         };
+        broker
+            .metrics
+            .request(&format!("{:?}", o.key), o.started.elapsed().as_secs_f64());
         let bytes = match codec::encode_response(o.key, o.version, o.correlation_id, &response) {
             Ok(b) => b,
             Err(e) => {

@@ -29,6 +29,7 @@ pub struct Broker {
     /// Turns true when shutdown begins.
     pub shutdown: watch::Receiver<bool>,
     pub max_batch_bytes: usize,
+    pub metrics: super::metrics::BrokerMetrics,
 }
 
 impl Broker {

@@ -55,6 +55,7 @@ state_dir = "{state}"
 host = "test-host"
 rescan_interval_ms = 200
 shutdown_timeout_ms = 5000
+metrics_listen = "127.0.0.1:0"
 
 [output]
 brokers = "{bootstrap}"
@@ -244,4 +245,32 @@ pub fn checkpoint_entries(state: &Path, name: &str) -> Vec<(u64, String, u64)> {
         .into_iter()
         .map(|f| (f.id.ino, f.path, f.offset))
         .collect()
+}
+
+/// A plain HTTP/1.0 GET (for /metrics and /healthz); returns (status, body).
+pub fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    use std::io::Read;
+    let mut s = std::net::TcpStream::connect(addr).expect("connect to metrics endpoint");
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").expect("request");
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).expect("response");
+    let status = resp
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// The value of one sample line `name{labels} value` in a scrape.
+pub fn sample(scrape: &str, name_and_labels: &str) -> Option<f64> {
+    scrape
+        .lines()
+        .find(|l| l.starts_with(name_and_labels) && l[name_and_labels.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
 }

@@ -76,6 +76,12 @@ pub fn handle(ctx: &Ctx<'_>, req: ProduceRequest) -> Reply {
                     let mut records = pd.records.map(|r| r.to_vec()).unwrap_or_default();
                     match p.append(&mut records) {
                         Ok(a) => {
+                            b.metrics.appended(
+                                &name,
+                                pd.index,
+                                a.end_offset - a.base_offset,
+                                records.len(),
+                            );
                             b.flusher.mark_dirty(&p);
                             resp.base_offset = a.base_offset;
                             resp.log_start_offset = p.offsets().0;
