@@ -55,7 +55,11 @@ pub fn consume(a: &ConsumeArgs, out: &mut dyn Write) -> Result<u64, ClientError>
             },
         );
     match &a.group {
-        Some(g) => cfg.set("group.id", g).set("enable.auto.commit", "true"),
+        // Only printed messages count as consumed: offsets are stored by hand.
+        Some(g) => cfg
+            .set("group.id", g)
+            .set("enable.auto.commit", "true")
+            .set("enable.auto.offset.store", "false"),
         // Without a group nothing is committed; librdkafka still wants an id.
         None => cfg
             .set("group.id", "logferry-consume")
@@ -93,6 +97,8 @@ pub fn consume(a: &ConsumeArgs, out: &mut dyn Write) -> Result<u64, ClientError>
         c.assign(&tpl).map_err(&kerr)?;
     }
     let mut n = 0u64;
+    // Next offset to commit per partition.
+    let mut next: std::collections::BTreeMap<i32, i64> = std::collections::BTreeMap::new();
     while !stop.load(Ordering::Relaxed) && a.count.is_none_or(|c| n < c) {
         match c.poll(Duration::from_millis(200)) {
             None => {}
@@ -102,14 +108,21 @@ pub fn consume(a: &ConsumeArgs, out: &mut dyn Write) -> Result<u64, ClientError>
                 line.push(b'\n');
                 out.write_all(&line).map_err(ClientError::Output)?;
                 n += 1;
+                if a.group.is_some() {
+                    next.insert(m.partition(), m.offset() + 1);
+                    let _ = c.store_offset_from_message(&m);
+                }
             }
         }
     }
     out.flush().map_err(ClientError::Output)?;
-    if a.group.is_some() && n > 0 {
-        if let Err(e) = c.commit_consumer_state(CommitMode::Sync) {
-            tracing::warn!("final commit failed: {e}");
+    if !next.is_empty() {
+        let mut tpl = TopicPartitionList::new();
+        for (p, o) in &next {
+            tpl.add_partition_offset(&a.topic, *p, Offset::Offset(*o))
+                .map_err(&kerr)?;
         }
+        c.commit(&tpl, CommitMode::Sync).map_err(&kerr)?;
     }
     Ok(n)
 }

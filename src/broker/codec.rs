@@ -108,12 +108,16 @@ pub fn decode_request(
         .map_err(|e| malformed(e.to_string()))?;
     let request =
         RequestKind::decode(key, &mut frame, version).map_err(|e| malformed(e.to_string()))?;
+    // Kafka ignores bytes after a complete request body, and clients rely on it: librdkafka's
+    // "brokers only" Metadata v9 request (sent before ListGroups answers are used) carries
+    // 3 extra bytes. Closing the connection there breaks `rd_kafka_list_groups`.
     if frame.has_remaining() {
-        return Err(FrameError::Malformed {
-            key,
+        tracing::debug!(
+            ?key,
             version,
-            reason: format!("{} trailing bytes", frame.remaining()),
-        });
+            trailing = frame.remaining(),
+            "ignoring trailing request bytes"
+        );
     }
     Ok(Decoded::Request {
         header,
