@@ -27,3 +27,4 @@ pub mod queue;
 pub mod reader;
 pub mod section;
 pub mod sender;
+pub mod systemd;
