@@ -37,7 +37,12 @@ fn write(path: &Path, bytes: &[u8]) -> Result<(), GenError> {
 
 fn render_man(cmd: clap::Command) -> Result<Vec<u8>, std::io::Error> {
     let mut buf = Vec::new();
-    clap_mangen::Man::new(cmd).render(&mut buf)?;
+    // The footer names the package and version on every page, subcommands included
+    // (their own name and no version otherwise).
+    clap_mangen::Man::new(cmd)
+        .source(concat!("logferry ", env!("CARGO_PKG_VERSION")))
+        .manual("logferry manual")
+        .render(&mut buf)?;
     Ok(buf)
 }
 

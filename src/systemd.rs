@@ -109,7 +109,8 @@ pub fn count_metric_eq(text: &str, name: &str, value: f64) -> usize {
 }
 
 /// The STATUS= line: sections running, lines and bytes shipped since start, the backlog when
-/// the metrics report one (`logferry_backlog_bytes`), and sections whose brokers are down.
+/// the metrics report one (`logferry_backlog_bytes`), and sections whose brokers have not
+/// answered.
 pub fn summary(sections: usize, metrics_text: &str) -> String {
     let lines = sum_metric(metrics_text, "logferry_lines_shipped_total").unwrap_or(0.0);
     let bytes = sum_metric(metrics_text, "logferry_bytes_shipped_total").unwrap_or(0.0);
@@ -121,9 +122,11 @@ pub fn summary(sections: usize, metrics_text: &str) -> String {
     if let Some(backlog) = sum_metric(metrics_text, "logferry_backlog_bytes") {
         s.push_str(&format!(", backlog {}", human_bytes(backlog)));
     }
+    // logferry_broker_up is 0 both during an outage and before a section's first
+    // acknowledgement (an idle section), so the line says what is known: not confirmed up.
     let down = count_metric_eq(metrics_text, "logferry_broker_up", 0.0);
     if down > 0 {
-        s.push_str(&format!(", brokers down for {down} section(s)"));
+        s.push_str(&format!(", brokers not confirmed up in {down} section(s)"));
     }
     s
 }
@@ -169,7 +172,7 @@ mod tests {
         let s = summary(2, TEXT);
         assert_eq!(
             s,
-            "2 sections running, 7 lines (0 B) shipped, brokers down for 1 section(s)"
+            "2 sections running, 7 lines (0 B) shipped, brokers not confirmed up in 1 section(s)"
         );
         let with_backlog = format!("{TEXT}logferry_backlog_bytes{{section=\"a\"}} 2048\n");
         assert!(summary(1, &with_backlog).contains("backlog 2.0 KiB"));
