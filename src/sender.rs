@@ -116,9 +116,9 @@ impl ProducerContext for SectionContext {
     fn delivery(&self, result: &DeliveryResult<'_>, seq: usize) {
         let result = match result {
             Ok(_) => {
-                if self.link.down.load(Ordering::Relaxed) {
-                    self.link.mark_up();
-                }
+                // Unconditionally: the gauge starts at 0 and must read 1 after the first
+                // acknowledgement too, not only after an outage (mark_up logs only on a change).
+                self.link.mark_up();
                 Ok(())
             }
             Err((e, _)) => Err(e.clone()),
