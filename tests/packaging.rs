@@ -73,3 +73,47 @@ topic = "app"
     assert!(text.contains("(no matching files yet)"), "{text}");
     assert!(!text.contains("ERROR"), "{text}");
 }
+
+/// The directives the service's contract rests on (systemd-analyze verify in packaging/ci.sh
+/// checks the syntax, not that these are there).
+#[test]
+fn units_carry_the_service_contract() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd");
+    let agent = std::fs::read_to_string(root.join("logferry.service")).expect("agent unit");
+    for directive in [
+        "Type=notify",
+        "WatchdogSec=",
+        "ExecReload=/bin/kill -HUP $MAINPID",
+        "Restart=on-failure",
+        "User=logferry",
+        "Group=logferry",
+        "SupplementaryGroups=adm",
+        "StateDirectory=logferry",
+        "ConfigurationDirectory=logferry",
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+        "ProtectHome=read-only",
+        "PrivateTmp=yes",
+        "ReadWritePaths=/var/lib/logferry",
+        "RestrictAddressFamilies=",
+        "LimitNOFILE=",
+        "ExecStart=/usr/bin/logferry run --config /etc/logferry/config.toml",
+    ] {
+        assert!(
+            agent.lines().any(|l| l.starts_with(directive)),
+            "logferry.service lacks {directive}"
+        );
+    }
+    let broker = std::fs::read_to_string(root.join("logferry-broker.service")).expect("unit");
+    for directive in [
+        "StateDirectory=logferry-broker",
+        "ExecStart=/usr/bin/logferry broker --config /etc/logferry/broker.toml --data-dir /var/lib/logferry-broker",
+        "User=logferry",
+        "ProtectSystem=strict",
+    ] {
+        assert!(
+            broker.lines().any(|l| l.starts_with(directive)),
+            "logferry-broker.service lacks {directive}"
+        );
+    }
+}
