@@ -40,6 +40,9 @@ if dpkg -s logferry >/dev/null 2>&1; then
     dpkg --purge logferry
 fi
 
+# Whatever happens below, leave the machine without the package.
+trap 'dpkg --purge logferry >/dev/null 2>&1 || true' EXIT
+
 echo "== packaging: build the .deb"
 deb=$(packaging/build-deb.sh)
 echo "built $deb"
