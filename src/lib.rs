@@ -31,3 +31,4 @@ pub mod reader;
 pub mod section;
 pub mod sender;
 pub mod status;
+pub mod systemd;

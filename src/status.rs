@@ -8,11 +8,19 @@ use crate::queue::FileQueue;
 use serde::Serialize;
 use std::time::SystemTime;
 
-/// The queue the agent would start with: the checkpoint reconciled with a directory scan.
-pub fn offline_queue(
-    s: &SectionConfig,
-    config: &Config,
-) -> Result<(FileQueue, Vec<String>), String> {
+/// A section as the agent would start it.
+pub struct Offline {
+    /// The checkpoint reconciled with a directory scan.
+    pub queue: FileQueue,
+    /// Files that could not be read.
+    pub faults: Vec<String>,
+    /// The directory does not exist (yet): not an error, the agent waits for it.
+    pub missing_dir: Option<String>,
+}
+
+/// The queue the agent would start with. Errors: an unreadable or corrupt checkpoint, an
+/// unlistable directory.
+pub fn offline_queue(s: &SectionConfig, config: &Config) -> Result<Offline, String> {
     let store = CheckpointStore::new(&config.agent.state_dir, &s.checkpoint_name);
     let mut queue =
         FileQueue::new(s.start_at, s.rotate_wait).with_base(s.base_log_fullpath.clone());
@@ -20,13 +28,23 @@ pub fn offline_queue(
         queue.restore(&cp.files);
     }
     let mut faults = Vec::new();
-    let scan = discovery::scan(s, &queue, &mut faults).map_err(|e| e.to_string())?;
-    queue.reconcile(scan);
+    let missing_dir = match discovery::scan(s, &queue, &mut faults) {
+        Ok(scan) => {
+            queue.reconcile(scan);
+            None
+        }
+        Err(e @ discovery::DiscoveryError::Missing { .. }) => Some(e.to_string()),
+        Err(e) => return Err(e.to_string()),
+    };
     let faults = faults
         .into_iter()
         .map(|f| format!("cannot read {}: {}", f.path.display(), f.error))
         .collect();
-    Ok((queue, faults))
+    Ok(Offline {
+        queue,
+        faults,
+        missing_dir,
+    })
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -43,6 +61,8 @@ pub struct SectionStatus {
     pub oldest_unshipped_seconds: u64,
     pub alert: bool,
     pub error: Option<String>,
+    /// E.g. the directory does not exist yet.
+    pub warning: Option<String>,
 }
 
 pub fn collect(config: &Config, now: SystemTime) -> Vec<SectionStatus> {
@@ -66,10 +86,16 @@ pub fn collect(config: &Config, now: SystemTime) -> Vec<SectionStatus> {
                 oldest_unshipped_seconds: 0,
                 alert: false,
                 error: None,
+                warning: None,
             };
             match offline_queue(s, config) {
                 Err(e) => st.error = Some(e),
-                Ok((queue, faults)) => {
+                Ok(Offline {
+                    queue,
+                    faults,
+                    missing_dir,
+                }) => {
+                    st.warning = missing_dir;
                     let files = queue.ordered();
                     let current = files.iter().find(|f| f.acked < f.size).or(files.last());
                     if let Some(f) = current {
@@ -115,6 +141,9 @@ pub fn render(config: &Config, statuses: &[SectionStatus]) -> String {
         out.push_str(&format!("  checkpoint        {}\n", st.checkpoint));
         if let Some(e) = &st.error {
             out.push_str(&format!("  ERROR             {e}\n"));
+        }
+        if let Some(w) = &st.warning {
+            out.push_str(&format!("  WARNING           {w}\n"));
         }
         out.push_str(&format!(
             "  current file      {}\n",
