@@ -584,7 +584,8 @@ impl Section {
         } else {
             "".into()
         };
-        let offset = frame.end - (frame.len as u64);
+        // File offset of the line's first byte (the `offset` header, and error messages).
+        let offset = reader.base + frame.start as u64;
         match self.sender.send(seq, line, &path, offset) {
             Ok(()) => {
                 self.next_seq += 1;
