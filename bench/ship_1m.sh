@@ -12,14 +12,7 @@ WORK=$(mktemp -d)
 trap 'kill $MOCK_PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
 mkdir -p "$WORK/logs"
-python3 - "$LINES" "$WORK/logs/access.log" <<'PY'
-import sys, random
-n, path = int(sys.argv[1]), sys.argv[2]
-random.seed(1)
-with open(path, "w") as f:
-    for i in range(n):
-        f.write(f'10.0.{i%250}.{i%199} - - [21/Nov/2026:10:{i//60%60:02d}:{i%60:02d} +0000] "GET /api/v1/items/{i} HTTP/1.1" 200 {random.randint(100,9999)} "-" "curl/8.5"\n')
-PY
+python3 bench/corpus.py "$LINES" "$WORK/logs/access.log"
 SIZE=$(stat -c %s "$WORK/logs/access.log")
 echo "corpus: $LINES lines, $SIZE bytes ($(( SIZE / LINES )) bytes/line)"
 

@@ -2,6 +2,7 @@
 
 use clap::Parser;
 use logferry::cli::{Cli, Command, LogFormat};
+use std::fmt::Display;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
@@ -18,63 +19,69 @@ fn init_tracing(format: LogFormat) {
     }
 }
 
-fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
+/// An error for the user, and the exit code it maps to.
+struct Failure {
+    message: String,
+    code: u8,
+}
+
+/// `map_err` helper: exit `code` with `e` as the message.
+fn exit_with<E: Display>(code: u8) -> impl Fn(E) -> Failure {
+    move |e| Failure {
+        message: e.to_string(),
+        code,
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.log_format);
-    let rt = match runtime() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(1);
+    match dispatch(cli.command) {
+        Ok(code) => code,
+        Err(f) => {
+            eprintln!("error: {}", f.message);
+            ExitCode::from(f.code)
         }
+    }
+}
+
+fn dispatch(command: Command) -> Result<ExitCode, Failure> {
+    let rt = || {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(exit_with(1))
     };
-    match cli.command {
-        Command::Run { config } => match rt.block_on(logferry::agent::run(&config)) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
+    match command {
+        Command::Run { config } => {
+            rt()?.block_on(logferry::agent::run(&config)).map_err(|e| {
                 tracing::error!("{e}");
-                eprintln!("error: {e}");
-                ExitCode::from(1)
-            }
-        },
+                exit_with(1)(e)
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Check { config } => {
-            let mut out = std::io::stdout();
-            match logferry::agent::check(&config, &mut out) {
-                Ok(true) => ExitCode::SUCCESS,
-                Ok(false) => ExitCode::from(1),
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::from(1)
-                }
-            }
+            let ok =
+                logferry::agent::check(&config, &mut std::io::stdout()).map_err(exit_with(1))?;
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
         Command::Status { config, json } => {
-            let cfg = match logferry::config::Config::load(&config) {
-                Ok(c) => c,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::from(2);
-                }
-            };
+            // Exit 2 on error, the monitoring-plugin convention.
+            let cfg = logferry::config::Config::load(&config).map_err(exit_with(2))?;
             let st = logferry::status::collect(&cfg, std::time::SystemTime::now());
             if json {
-                match serde_json::to_string_pretty(&st) {
-                    Ok(j) => println!("{j}"),
-                    Err(e) => {
-                        eprintln!("error: {e}");
-                        return ExitCode::from(2);
-                    }
-                }
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&st).map_err(exit_with(2))?
+                );
             } else {
                 print!("{}", logferry::status::render(&cfg, &st));
             }
-            ExitCode::from(logferry::status::exit_code(&st))
+            Ok(ExitCode::from(logferry::status::exit_code(&st)))
         }
         Command::Consume {
             brokers,
@@ -84,13 +91,8 @@ fn main() -> ExitCode {
             count,
             config,
         } => {
-            let brokers = match logferry::config::resolve_brokers(&brokers, config.as_deref()) {
-                Ok(b) => b,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::from(2);
-                }
-            };
+            let brokers = logferry::config::resolve_brokers(&brokers, config.as_deref())
+                .map_err(exit_with(2))?;
             let args = logferry::consume::ConsumeArgs {
                 brokers,
                 topic,
@@ -98,47 +100,30 @@ fn main() -> ExitCode {
                 from_beginning,
                 count,
             };
-            match logferry::consume::consume(&args, &mut std::io::stdout().lock()) {
-                Ok(_) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::from(1)
-                }
-            }
+            logferry::consume::consume(&args, &mut std::io::stdout().lock())
+                .map_err(exit_with(1))?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Lag {
             brokers,
             group,
             config,
         } => {
-            let brokers = match logferry::config::resolve_brokers(&brokers, config.as_deref()) {
-                Ok(b) => b,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::from(2);
-                }
-            };
-            match logferry::lag::lag(&brokers, group.as_deref()) {
-                Ok(rows) => {
-                    print!("{}", logferry::lag::render(&rows));
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::from(1)
-                }
-            }
+            let brokers = logferry::config::resolve_brokers(&brokers, config.as_deref())
+                .map_err(exit_with(2))?;
+            let rows = logferry::lag::lag(&brokers, group.as_deref()).map_err(exit_with(1))?;
+            print!("{}", logferry::lag::render(&rows));
+            Ok(ExitCode::SUCCESS)
         }
         Command::Broker {
             listen,
             data_dir,
             config,
-        } => match rt.block_on(logferry::broker::broker_command(listen, data_dir, config)) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::from(1)
-            }
-        },
+        } => {
+            rt()?
+                .block_on(logferry::broker::broker_command(listen, data_dir, config))
+                .map_err(exit_with(1))?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }

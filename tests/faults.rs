@@ -16,9 +16,7 @@ async fn broker_down_at_start_and_in_the_middle_nothing_lost_checkpoint_waits() 
     let mock = mock_cluster("outage");
     let d = dirs();
     let base = d.logs.join("access.log");
-    for b in 1..=3 {
-        mock.broker_down(b).expect("down");
-    }
+    brokers(&mock, false);
     let a = lines("before-start", 0..300);
     append(&base, &a);
     let agent = start_agent(config(&d, &mock.bootstrap_servers(), "outage", "")).await;
@@ -31,9 +29,7 @@ async fn broker_down_at_start_and_in_the_middle_nothing_lost_checkpoint_waits() 
         "checkpoint moved without acks: {:?}",
         checkpoint_offsets(&d.state, "topic_access")
     );
-    for b in 1..=3 {
-        mock.broker_up(b).expect("up");
-    }
+    brokers(&mock, true);
     assert_lines(
         &as_strings(&read_topic(&mock.bootstrap_servers(), "outage", 300, T)),
         &a,
@@ -45,9 +41,7 @@ async fn broker_down_at_start_and_in_the_middle_nothing_lost_checkpoint_waits() 
             .any(|(_, off)| *off == size_a)
     })
     .await;
-    for b in 1..=3 {
-        mock.broker_down(b).expect("down");
-    }
+    brokers(&mock, false);
     let b = lines("during-outage", 0..2000);
     append(&base, &b);
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -56,9 +50,7 @@ async fn broker_down_at_start_and_in_the_middle_nothing_lost_checkpoint_waits() 
         vec![(base.display().to_string(), size_a)],
         "checkpoint stays at the last acknowledged line during the outage"
     );
-    for b in 1..=3 {
-        mock.broker_up(b).expect("up");
-    }
+    brokers(&mock, true);
     let mut expected = a;
     expected.extend(b);
     let got = as_strings(&read_topic(
@@ -167,17 +159,13 @@ async fn file_deleted_while_read_ships_fully_and_unread_deleted_file_is_counted(
     let c = lines("base", 0..10);
     append(&d.logs.join("access.log"), &c);
     // Brokers down: the agent opens the oldest file, reads one batch and waits.
-    for b in 1..=3 {
-        mock.broker_down(b).expect("down");
-    }
+    brokers(&mock, false);
     let agent = start_agent(config(&d, &mock.bootstrap_servers(), "del", "")).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let lost = file_size(&queued);
     std::fs::remove_file(&reading).expect("rm");
     std::fs::remove_file(&queued).expect("rm");
-    for b in 1..=3 {
-        mock.broker_up(b).expect("up");
-    }
+    brokers(&mock, true);
     let mut expected = a;
     expected.extend(c);
     let got = as_strings(&read_topic(

@@ -24,9 +24,7 @@ async fn broker_down_backlog_is_exact_alert_fires_once_runs_command_and_resolves
     )
     .replace("[output]", &format!("alert_command = '{cmd}'\n\n[output]"));
     let cfg = logferry::config::Config::parse(&text, d.tmp.path()).expect("config");
-    for b in 1..=3 {
-        mock.broker_down(b).expect("down");
-    }
+    brokers(&mock, false);
     let base = d.logs.join("access.log");
     let lines_a = lines("unshipped", 0..500);
     append(&base, &lines_a);
@@ -66,9 +64,7 @@ async fn broker_down_backlog_is_exact_alert_fires_once_runs_command_and_resolves
     std::fs::write(d.tmp.path().join("scrape-broker-down.txt"), &scrape_down).expect("save");
     promtool_check_metrics(&scrape_down);
 
-    for b in 1..=3 {
-        mock.broker_up(b).expect("up");
-    }
+    brokers(&mock, true);
     assert_lines(
         &as_strings(&read_topic(&mock.bootstrap_servers(), "mon", 500, T)),
         &lines_a,

@@ -72,17 +72,13 @@ async fn seed_case_b_only_file_renamed_with_unsent_lines_ships_them_first() {
     let agent = start_agent(config(&d, &mock.bootstrap_servers(), "caseb", "")).await;
     // Live variant: brokers down, lines written and rotated, brokers back.
     let live_old = lines("live-old", 0..50);
-    for b in 1..=3 {
-        mock.broker_down(b).expect("down");
-    }
+    brokers(&mock, false);
     append(&base, &live_old);
     tokio::time::sleep(Duration::from_millis(100)).await;
     std::fs::rename(&base, d.logs.join("access.log.2015-09-03")).expect("rename");
     let live_new = lines("live-new", 0..50);
     append(&base, &live_new);
-    for b in 1..=3 {
-        mock.broker_up(b).expect("up");
-    }
+    brokers(&mock, true);
     let mut expected = first.clone();
     expected.extend(unsent);
     expected.extend(newer);
@@ -112,9 +108,7 @@ async fn copytruncate_resumes_in_copy_and_restarts_base_without_loss_or_repeat()
         a
     );
     // Unshipped lines at the moment of rotation: brokers down.
-    for b in 1..=3 {
-        mock.broker_down(b).expect("down");
-    }
+    brokers(&mock, false);
     let b_lines = lines("b", 0..300);
     append(&base, &b_lines);
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -128,9 +122,7 @@ async fn copytruncate_resumes_in_copy_and_restarts_base_without_loss_or_repeat()
         .expect("truncate");
     let c = lines("c", 0..100);
     append(&base, &c);
-    for b in 1..=3 {
-        mock.broker_up(b).expect("up");
-    }
+    brokers(&mock, true);
     let mut expected = a.clone();
     expected.extend(b_lines);
     expected.extend(c);

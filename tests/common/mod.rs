@@ -274,3 +274,14 @@ pub fn sample(scrape: &str, name_and_labels: &str) -> Option<f64> {
         .and_then(|l| l.rsplit(' ').next())
         .and_then(|v| v.parse().ok())
 }
+
+/// Take all three brokers of the mock cluster down, or bring them back.
+pub fn brokers(mock: &Mock, up: bool) {
+    for b in 1..=3 {
+        if up {
+            mock.broker_up(b).expect("broker up");
+        } else {
+            mock.broker_down(b).expect("broker down");
+        }
+    }
+}
