@@ -37,6 +37,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const TOPIC: &str = "faults";
+/// Delivery reports with an error (messages never time out, so only fatal errors count).
+static FAILED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// (offset, payload) of every acknowledged message (one partition).
 type Acked = Arc<Mutex<Vec<(i64, String)>>>;
@@ -46,9 +48,17 @@ impl ClientContext for AckCtx {}
 impl ProducerContext for AckCtx {
     type DeliveryOpaque = ();
     fn delivery(&self, r: &DeliveryResult<'_>, _: ()) {
-        if let Ok(m) = r {
-            let body = String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned();
-            self.0.lock().expect("lock").push((m.offset(), body));
+        match r {
+            Ok(m) => {
+                let body = String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned();
+                self.0.lock().expect("lock").push((m.offset(), body));
+            }
+            Err((e, _)) => {
+                let n = FAILED.fetch_add(1, Ordering::Relaxed);
+                if n < 3 {
+                    eprintln!("delivery failed: {e}");
+                }
+            }
         }
     }
 }
@@ -72,7 +82,7 @@ impl Sender {
             .set("message.timeout.ms", "0")
             .set("queue.buffering.max.messages", "20000")
             .set("reconnect.backoff.max.ms", "200")
-            .set("log_level", "2")
+            .set("log_level", "4")
             .create_with_context(AckCtx(acked.clone()))
             .expect("producer");
         let stop = Arc::new(AtomicBool::new(false));
@@ -285,7 +295,8 @@ const KAFKA_STORAGE_ERROR: i16 = 56;
 #[test]
 fn broker_disk_full_answers_storage_error_loses_nothing_and_recovers() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let fs = match Tmpfs::mount(&dir.path().join("fs"), 8 * 1024) {
+    // 16 MiB: the test's own data (a few MiB) must fit once the ballast is gone.
+    let fs = match Tmpfs::mount(&dir.path().join("fs"), 16 * 1024) {
         Ok(m) => m,
         Err(why) => {
             eprintln!("SKIPPED broker disk-full test: {why}");
@@ -297,7 +308,7 @@ fn broker_disk_full_answers_storage_error_loses_nothing_and_recovers() {
     std::fs::write(&cfg, "[broker]\nsegment_bytes = 1048576\nflush = \"ack\"\n").expect("config");
     let cfg_arg = cfg.to_str().expect("utf8").to_string();
     let broker = ChildBroker::spawn(&data, &["--config", &cfg_arg]);
-    let sender = Sender::start(&broker.addr, 200);
+    let sender = Sender::start(&broker.addr, 40);
     wait_until(Duration::from_secs(60), "2000 acknowledged", || {
         (sender.acked() >= 2000).then_some(())
     });

@@ -22,7 +22,7 @@ use std::process::Child;
 use std::time::{Duration, Instant};
 
 /// How long the drain may take before the case fails as "lines never shipped".
-const DRAIN: Duration = Duration::from_secs(60);
+const DRAIN: Duration = Duration::from_secs(30);
 /// How long a delete waits for its file's lines to appear in the topic.
 const SHIPPED_WAIT: Duration = Duration::from_secs(20);
 
@@ -419,6 +419,14 @@ impl World {
         if let Some(mut c) = self.agent.take() {
             let _ = terminate(&mut c);
         }
+        eprintln!(
+            "model case: {} files, {} lines, {} shipped, {dups} duplicates, {} kills, {} problems",
+            per_file.len(),
+            all.len(),
+            got.len(),
+            self.kills,
+            problems.len()
+        );
         if problems.is_empty() {
             return Ok(());
         }
@@ -466,6 +474,8 @@ fn random_operation_sequences_lose_and_reorder_nothing() {
     let mut runner = TestRunner::new(PtConfig {
         cases: cases(),
         max_shrink_iters: 40,
+        // Shrunk failures are saved to tests/proptest-regressions/model.txt and replayed first.
+        source_file: Some(file!()),
         failure_persistence: Some(Box::new(FileFailurePersistence::WithSource(
             "proptest-regressions",
         ))),
@@ -473,7 +483,10 @@ fn random_operation_sequences_lose_and_reorder_nothing() {
     });
     let started = Instant::now();
     let result = runner.run(&proptest::collection::vec(op(), 1..30), |ops| {
-        run_case(&ops).map_err(|e| TestCaseError::fail(format!("{ops:?}\n{e}")))
+        run_case(&ops).map_err(|e| {
+            eprintln!("model case failed: {ops:?}\n{e}");
+            TestCaseError::fail(format!("{ops:?}\n{e}"))
+        })
     });
     eprintln!(
         "model: {} cases in {:.1}s",
