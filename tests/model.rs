@@ -352,10 +352,12 @@ impl World {
         if self.agent.is_none() {
             self.agent = Some(spawn_agent(&self.d, &self.cfg));
         }
-        if let Some(i) = self.base {
-            if self.files[i].partial.is_some() {
-                self.apply(Op::Append(1));
-            }
+        // A partial last line ships once its file is finished, i.e. once a newer file exists:
+        // the application's next line (into a new base file after a rename) provides one.
+        // (Without a base every file may be the one still written to; a copytruncate copy or
+        // a new file is older than the base, or holds complete lines only.)
+        if self.base.is_none_or(|i| self.files[i].partial.is_some()) {
+            self.apply(Op::Append(1));
         }
         let base = self.base;
         let per_file: Vec<(String, Vec<String>)> = self
