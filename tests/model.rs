@@ -90,14 +90,26 @@ impl FileModel {
 struct TopicReader {
     consumer: BaseConsumer,
     got: Vec<String>,
+    bootstrap: String,
+    topic: String,
 }
 
 impl TopicReader {
     fn new(bootstrap: &str, topic: &str) -> TopicReader {
+        TopicReader {
+            consumer: TopicReader::consumer(bootstrap, topic),
+            got: Vec::new(),
+            bootstrap: bootstrap.to_string(),
+            topic: topic.to_string(),
+        }
+    }
+
+    fn consumer(bootstrap: &str, topic: &str) -> BaseConsumer {
         let consumer: BaseConsumer = ClientConfig::new()
             .set("bootstrap.servers", bootstrap)
             .set("group.id", "model-reader")
             .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", "earliest")
             .set("log_level", "0")
             .create()
             .expect("consumer");
@@ -105,10 +117,21 @@ impl TopicReader {
         tpl.add_partition_offset(topic, 0, Offset::Beginning)
             .expect("tpl");
         consumer.assign(&tpl).expect("assign");
-        TopicReader {
-            consumer,
-            got: Vec::new(),
-        }
+        consumer
+    }
+
+    /// Start over from the beginning with a fresh consumer: a consumer that lived through
+    /// "all brokers down" may sit on a stale fetch state; the topic itself is the truth.
+    fn reread(&mut self) {
+        self.consumer = TopicReader::consumer(&self.bootstrap, &self.topic);
+        self.got.clear();
+    }
+
+    fn high_watermark(&self) -> i64 {
+        self.consumer
+            .fetch_watermarks(&self.topic, 0, Duration::from_secs(5))
+            .map(|(_, h)| h)
+            .unwrap_or(-1)
     }
 
     /// Consume for up to `d`, returning early once nothing arrives for a short while.
@@ -127,7 +150,12 @@ impl TopicReader {
 
     fn wait_contains(&mut self, want: &[String], timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
+        let mut reread_at = Instant::now() + Duration::from_secs(5);
         loop {
+            if Instant::now() > reread_at {
+                self.reread();
+                reread_at = Instant::now() + Duration::from_secs(5);
+            }
             self.pump(Duration::from_millis(200));
             let have: HashSet<&String> = self.got.iter().collect();
             if want.iter().all(|l| have.contains(l)) {
@@ -368,27 +396,41 @@ impl World {
             .collect();
         let all: Vec<String> = per_file.iter().flat_map(|(_, l)| l.clone()).collect();
         let complete = self.reader.wait_contains(&all, DRAIN);
-        // A little longer, so late duplicates show too.
-        self.reader.pump(Duration::from_millis(500));
+        // Judge on one fresh read of the whole topic, a little later so late duplicates show.
+        std::thread::sleep(Duration::from_millis(300));
+        self.reader.reread();
+        let high = self.reader.high_watermark();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while (self.reader.got.len() as i64) < high && Instant::now() < deadline {
+            self.reader.pump(Duration::from_millis(200));
+        }
         let got = &self.reader.got;
         let mut first: HashMap<&str, usize> = HashMap::new();
-        let mut dups = 0;
         for (i, l) in got.iter().enumerate() {
-            if first.insert(l.as_str(), i).is_some() {
-                dups += 1;
-                first.insert(l.as_str(), first[l.as_str()].min(i));
-            }
+            first.entry(l.as_str()).or_insert(i);
         }
+        let dups = got.len() - first.len();
         let mut problems = Vec::new();
-        if !complete {
-            let missing: Vec<&String> = all
-                .iter()
-                .filter(|l| !first.contains_key(l.as_str()))
-                .collect();
+        if (got.len() as i64) < high {
             problems.push(format!(
-                "{} of {} lines never shipped, e.g. {:?}",
+                "topic high watermark {high}, only {} messages read back",
+                got.len()
+            ));
+        }
+        let missing: Vec<&String> = all
+            .iter()
+            .filter(|l| !first.contains_key(l.as_str()))
+            .collect();
+        if !missing.is_empty() {
+            problems.push(format!(
+                "{} of {} lines never shipped (drain wait {}), e.g. {:?}",
                 missing.len(),
                 all.len(),
+                if complete {
+                    "saw them all"
+                } else {
+                    "timed out"
+                },
                 missing.iter().take(3).collect::<Vec<_>>()
             ));
         }
