@@ -139,6 +139,14 @@ impl ChildBroker {
     }
 }
 
+impl Drop for ChildBroker {
+    /// A failing test must not leave its broker running.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// A blocking raw protocol connection.
 pub struct Raw {
     pub stream: TcpStream,
