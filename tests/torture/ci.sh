@@ -11,6 +11,8 @@ cd "$(dirname "$0")/../.."
 SOAK_ROUNDS="${SOAK_ROUNDS:-50}"
 FUZZ_SECONDS="${FUZZ_SECONDS:-20}"
 TARGETS=(broker_request framer config checkpoint)
+# The fuzz crate builds with sanitizer flags: keep its artifacts apart from the main build.
+FUZZ_TARGET_DIR="${FUZZ_TARGET_DIR:-$PWD/fuzz/target}"
 passed=0
 failed=0
 
@@ -41,7 +43,7 @@ soak() {
 fuzz_build() {
   command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked --quiet
   # cargo fuzz needs nightly-only flags (-Zsanitizer); the stable toolchain accepts them so.
-  (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz build)
+  (cd fuzz && RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR="$FUZZ_TARGET_DIR" cargo fuzz build)
 }
 
 fuzz_run() {
@@ -50,7 +52,7 @@ fuzz_run() {
   local log="fuzz/fuzz-$t.log"
   # corpus/T collects what this run finds (git-ignored); seeds/T is the committed seed corpus.
   # -malloc_limit_mb: one allocation this large from a fuzzed length field is a bug.
-  (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run "$t" "corpus/$t" "seeds/$t" -- \
+  (cd fuzz && RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR="$FUZZ_TARGET_DIR" cargo fuzz run "$t" "corpus/$t" "seeds/$t" -- \
     -max_total_time="$FUZZ_SECONDS" -malloc_limit_mb=256 -rss_limit_mb=2048 \
     -print_final_stats=1) >"$log" 2>&1 || rc=$?
   grep -E "^stat::(number_of_executed_units|peak_rss_mb)|SUMMARY|panicked|ERROR|Done " "$log" || true
