@@ -100,16 +100,7 @@ impl CheckpointStore {
                 })
             }
         };
-        parse(&bytes).map(Some).map_err(|e| match e {
-            ParseError::Corrupt(reason) => CheckpointError::Corrupt {
-                path: self.path.clone(),
-                reason,
-            },
-            ParseError::TooNew(found) => CheckpointError::TooNew {
-                path: self.path.clone(),
-                found,
-            },
-        })
+        parse_bytes(&self.path, &bytes).map(Some)
     }
 
     /// Atomically replace the checkpoint (tmp + fsync + rename + directory fsync).
@@ -141,6 +132,22 @@ impl CheckpointStore {
 enum ParseError {
     Corrupt(String),
     TooNew(u32),
+}
+
+/// Parse checkpoint bytes as [`CheckpointStore::load`] does, with `path` named in the error.
+/// Pure (no I/O), so the fuzzer can drive it: any input gives a checkpoint or a
+/// `Corrupt`/`TooNew` error carrying the recovery advice, never a default "start from 0".
+pub fn parse_bytes(path: &Path, bytes: &[u8]) -> Result<SectionCheckpoint, CheckpointError> {
+    parse(bytes).map_err(|e| match e {
+        ParseError::Corrupt(reason) => CheckpointError::Corrupt {
+            path: path.to_path_buf(),
+            reason,
+        },
+        ParseError::TooNew(found) => CheckpointError::TooNew {
+            path: path.to_path_buf(),
+            found,
+        },
+    })
 }
 
 /// Parse checkpoint bytes. Pure, so the fuzzer and tests need no files.

@@ -1,7 +1,7 @@
 //! Reads the current file: open by path, check it is the expected inode, seek, and fill a
 //! bounded buffer. Lines are framed in place, so no line is copied on our side.
 
-use crate::identity::DevIno;
+use crate::identity::{read_prefix, DevIno};
 use crate::queue::{FileKey, TrackedFile};
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
@@ -29,6 +29,11 @@ pub struct Reader {
     pub pos: usize,
     pub base: u64,
     cap: usize,
+    /// The file's first bytes (up to FINGERPRINT_MAX) as they were when opened, extended as
+    /// the file grows. Re-checked after every read: a copytruncate followed by new writes
+    /// past our offset changes no inode and need not shrink the file below our offset, so
+    /// only the content tells that the bytes just read are not the file we were reading.
+    head: Vec<u8>,
 }
 
 impl Reader {
@@ -46,6 +51,15 @@ impl Reader {
         if DevIno::of(&meta) != f.id {
             return Err(ReadError::Replaced { path });
         }
+        let mut head = Vec::new();
+        read_prefix(&file, &mut head).map_err(|source| ReadError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        if !f.fp.matches(&head) {
+            // Truncated and rewritten since the queue looked: let a rescan sort it out.
+            return Err(ReadError::Replaced { path });
+        }
         file.seek(SeekFrom::Start(f.read))
             .map_err(|source| ReadError::Read {
                 path: path.clone(),
@@ -60,6 +74,7 @@ impl Reader {
             pos: 0,
             base: f.read,
             cap,
+            head,
         })
     }
 
@@ -93,6 +108,9 @@ impl Reader {
         match r {
             Ok(n) => {
                 self.buf.truncate(old + n);
+                if n > 0 {
+                    self.check_head(old)?;
+                }
                 Ok(n)
             }
             Err(source) => {
@@ -103,6 +121,32 @@ impl Reader {
                 })
             }
         }
+    }
+
+    /// After a read: the file must still start with the bytes it started with when opened.
+    /// If not, it was truncated (copytruncate) and written again, and what was just read
+    /// belongs to the new content: drop it (`buf` back to `old` bytes) and report the file
+    /// replaced, so the rescan maps our offsets onto the copy instead of shipping new bytes
+    /// under old offsets (which skipped the copy's first bytes: lines lost, found by the soak).
+    fn check_head(&mut self, old: usize) -> Result<(), ReadError> {
+        let mut now = Vec::new();
+        if let Err(source) = read_prefix(&self.file, &mut now) {
+            self.buf.truncate(old);
+            return Err(ReadError::Read {
+                path: self.path.clone(),
+                source,
+            });
+        }
+        if !now.starts_with(&self.head) {
+            self.buf.truncate(old);
+            return Err(ReadError::Replaced {
+                path: self.path.clone(),
+            });
+        }
+        if now.len() > self.head.len() {
+            self.head = now;
+        }
+        Ok(())
     }
 
     /// Size and mtime of the open file (it may have been renamed or unlinked).

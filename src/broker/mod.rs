@@ -278,6 +278,12 @@ fn apply_retention(b: &Broker) {
 }
 
 impl BrokerHandle {
+    /// Handles one request frame body (no length prefix) as a connection would, without a
+    /// socket; see [`server::handle_frame`]. For fuzzing and protocol tests.
+    pub async fn handle_frame(&self, frame: bytes::Bytes) -> Result<Option<bytes::Bytes>, String> {
+        server::handle_frame(&self.broker, frame, self.local_addr).await
+    }
+
     pub fn local_addr(&self) -> std::net::SocketAddr {
         self.local_addr
     }

@@ -103,58 +103,12 @@ async fn serve(
                 break;
             }
         };
-        let out = match codec::decode_request(frame, api::supported) {
+        let out = match dispatch(&broker, frame, peer).await {
+            Ok(Some(out)) => out,
+            Ok(None) => continue,
             Err(e) => {
-                tracing::warn!(%peer, error = %e, "closing connection: bad request");
+                tracing::warn!(%peer, error = %e, "closing connection");
                 break;
-            }
-            Ok(Decoded::ApiVersionsTooNew { correlation_id }) => Outgoing {
-                started: std::time::Instant::now(),
-                key: ApiKey::ApiVersions,
-                version: 0,
-                correlation_id,
-                reply: Reply::Now(Box::new(ResponseKind::ApiVersions(
-                    api::api_versions::too_new(),
-                ))),
-            },
-            Ok(Decoded::Request {
-                header,
-                key,
-                request,
-            }) => {
-                let client_id = header
-                    .client_id
-                    .as_ref()
-                    .map(|c| c.to_string())
-                    .unwrap_or_default();
-                let ctx = Ctx {
-                    broker: &broker,
-                    version: header.request_api_version,
-                    client_id: &client_id,
-                    peer,
-                };
-                tracing::trace!(%peer, ?key, version = header.request_api_version,
-                    correlation_id = header.correlation_id, "request");
-                let started = std::time::Instant::now();
-                match api::handle(&ctx, key, *request).await {
-                    Ok(Reply::Nothing) => {
-                        broker
-                            .metrics
-                            .request(&format!("{key:?}"), started.elapsed().as_secs_f64());
-                        continue;
-                    }
-                    Ok(reply) => Outgoing {
-                        started,
-                        key,
-                        version: header.request_api_version,
-                        correlation_id: header.correlation_id,
-                        reply,
-                    },
-                    Err(e) => {
-                        tracing::warn!(%peer, error = %e, "closing connection");
-                        break;
-                    }
-                }
             }
         };
         if tx.send(out).await.is_err() {
@@ -164,6 +118,82 @@ async fn serve(
     drop(tx);
     let _ = writer.await;
     broker.metrics.connections.dec();
+}
+
+/// Decodes and handles one frame body. `Ok(None)`: no response is due (acks=0 produce);
+/// `Err`: the connection must be closed (the message says why).
+async fn dispatch(
+    broker: &Arc<Broker>,
+    frame: bytes::Bytes,
+    peer: SocketAddr,
+) -> Result<Option<Outgoing>, String> {
+    match codec::decode_request(frame, api::supported) {
+        Err(e) => Err(format!("bad request: {e}")),
+        Ok(Decoded::ApiVersionsTooNew { correlation_id }) => Ok(Some(Outgoing {
+            started: std::time::Instant::now(),
+            key: ApiKey::ApiVersions,
+            version: 0,
+            correlation_id,
+            reply: Reply::Now(Box::new(ResponseKind::ApiVersions(
+                api::api_versions::too_new(),
+            ))),
+        })),
+        Ok(Decoded::Request {
+            header,
+            key,
+            request,
+        }) => {
+            let client_id = header
+                .client_id
+                .as_ref()
+                .map(|c| c.to_string())
+                .unwrap_or_default();
+            let ctx = Ctx {
+                broker,
+                version: header.request_api_version,
+                client_id: &client_id,
+                peer,
+            };
+            tracing::trace!(%peer, ?key, version = header.request_api_version,
+                correlation_id = header.correlation_id, "request");
+            let started = std::time::Instant::now();
+            match api::handle(&ctx, key, *request).await {
+                Ok(Reply::Nothing) => {
+                    broker
+                        .metrics
+                        .request(&format!("{key:?}"), started.elapsed().as_secs_f64());
+                    Ok(None)
+                }
+                Ok(reply) => Ok(Some(Outgoing {
+                    started,
+                    key,
+                    version: header.request_api_version,
+                    correlation_id: header.correlation_id,
+                    reply,
+                })),
+                Err(e) => Err(e.to_string()),
+            }
+        }
+    }
+}
+
+/// One request frame body (without its length prefix) → its encoded response frame, exactly
+/// as a connection handles it but without a socket: the entry point of the request fuzzer.
+/// `Ok(None)`: no response is due; `Err`: a connection would be closed.
+pub async fn handle_frame(
+    broker: &Arc<Broker>,
+    frame: bytes::Bytes,
+    peer: SocketAddr,
+) -> Result<Option<bytes::Bytes>, String> {
+    let Some(o) = dispatch(broker, frame, peer).await? else {
+        return Ok(None);
+    };
+    let response = match o.reply {
+        Reply::Nothing => return Ok(None),
+        Reply::Now(r) => *r,
+        Reply::Later(f) => f.await,
+    };
+    codec::encode_response(o.key, o.version, o.correlation_id, &response).map(Some)
 }
 
 async fn write_loop(

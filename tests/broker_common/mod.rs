@@ -81,8 +81,13 @@ pub struct ChildBroker {
 
 impl ChildBroker {
     pub fn spawn(dir: &Path, extra: &[&str]) -> ChildBroker {
+        ChildBroker::spawn_on("127.0.0.1:0", dir, extra)
+    }
+
+    /// On a fixed address, so a client outlives broker restarts.
+    pub fn spawn_on(listen: &str, dir: &Path, extra: &[&str]) -> ChildBroker {
         let mut child = Command::new(env!("CARGO_BIN_EXE_logferry"))
-            .args(["broker", "--listen", "127.0.0.1:0", "--data-dir"])
+            .args(["broker", "--listen", listen, "--data-dir"])
             .arg(dir)
             .args(extra)
             .env("LOGFERRY_LOG", "info")
@@ -131,6 +136,14 @@ impl ChildBroker {
             .expect("lines")
             .iter()
             .any(|l| l.contains(needle))
+    }
+}
+
+impl Drop for ChildBroker {
+    /// A failing test must not leave its broker running.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

@@ -285,3 +285,68 @@ pub fn brokers(mock: &Mock, up: bool) {
         }
     }
 }
+
+/// A small tmpfs mounted for a disk-full test; unmounted (lazily, so a process still holding
+/// a file there cannot make it fail) when dropped.
+pub struct Tmpfs {
+    pub dir: PathBuf,
+}
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `size_kib` at `dir` (created). Err with the reason when mounting is
+    /// not permitted here (no root, or a sandbox without CAP_SYS_ADMIN): the caller skips.
+    pub fn mount(dir: &Path, size_kib: u64) -> Result<Tmpfs, String> {
+        std::fs::create_dir_all(dir).map_err(|e| format!("mkdir {}: {e}", dir.display()))?;
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size_kib}k"), "tmpfs"])
+            .arg(dir)
+            .output()
+            .map_err(|e| format!("run mount: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "mount -t tmpfs failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        Ok(Tmpfs {
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// Fills the file system with a ballast file until ENOSPC; returns its path.
+    pub fn fill(&self) -> PathBuf {
+        let p = self.dir.join("ballast");
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&p)
+            .expect("ballast");
+        let chunk = vec![0u8; 4096];
+        loop {
+            match f.write(&chunk) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => break,
+                Err(e) => panic!("ballast write: {e}"),
+            }
+        }
+        // Small writes may still fit in the last partial page: take single bytes too.
+        while let Ok(1) = f.write(&[0u8]) {}
+        p
+    }
+
+    /// Frees the space again.
+    pub fn free(&self) {
+        let _ = std::fs::remove_file(self.dir.join("ballast"));
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.dir)
+            .status();
+    }
+}
