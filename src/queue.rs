@@ -590,9 +590,13 @@ impl FileQueue {
         let Some(cur) = self.files.get(&key) else {
             return Finish::Now;
         };
+        // The newer file must have content: `cp` (copytruncate) creates its copy empty before
+        // filling it, and an empty newer file that finished the original would let the copy
+        // become current and be read from 0 before it is recognised as a copy.
         let newer = !cur.present
             || self.files.values().any(|f| {
                 f.key != key
+                    && f.size > 0
                     && !matches!(f.status, Status::Shadow(_))
                     && self.sort_key(f) > self.sort_key(cur)
             });
@@ -841,6 +845,28 @@ mod tests {
             (path_of(&q, c), q.get(c).expect("f").read),
             ("/l/a.log.1".to_string(), 18)
         );
+    }
+
+    #[test]
+    fn an_empty_newer_file_does_not_finish_the_current_one() {
+        let mut q = q();
+        let body = b"line one\nline two\n";
+        q.reconcile(vec![entry("/l/a.log", 1, body, 10)]);
+        let cur = q.current().expect("current");
+        q.get_mut(cur).expect("f").read = body.len() as u64;
+        // `cp a.log a.log.1` has created the copy, not filled it yet
+        q.reconcile(vec![
+            entry("/l/a.log", 1, body, 10),
+            entry("/l/a.log.1", 2, b"", 11),
+        ]);
+        assert_eq!(q.can_finish(cur, t(100)), Finish::No);
+        // filled: it is a copy of the live file, held back
+        q.reconcile(vec![
+            entry("/l/a.log", 1, body, 10),
+            entry("/l/a.log.1", 2, body, 11),
+        ]);
+        assert_eq!(q.ordered().len(), 1);
+        assert_eq!(q.current(), Some(cur));
     }
 
     #[test]

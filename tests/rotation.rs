@@ -150,8 +150,14 @@ async fn same_inode_new_content_starts_at_zero() {
         a
     );
     agent.stop().await;
-    // Same inode, different content, longer than the checkpoint offset (what inode reuse
-    // looks like to the agent): dev+ino match but the fingerprint does not.
+    // A rotated file written while the agent was down (before the base file is rewritten, so
+    // its mtime is not newer)...
+    let rotated = d.logs.join("access.log.1");
+    let c = lines("third", 0..30);
+    append(&rotated, &c);
+    // ...and the base file rewritten in place: same inode, different content, longer than the
+    // checkpoint offset (what inode reuse looks like to the agent): dev+ino match but the
+    // fingerprint does not.
     let b = lines("second-file-completely-different", 0..80);
     let mut body = String::new();
     for l in &b {
@@ -159,10 +165,6 @@ async fn same_inode_new_content_starts_at_zero() {
         body.push('\n');
     }
     std::fs::write(&base, body).expect("rewrite in place");
-    // And a deleted + recreated file, which may or may not get the same inode back.
-    let rotated = d.logs.join("access.log.1");
-    let c = lines("third", 0..30);
-    append(&rotated, &c);
     let agent = start_agent(config(&d, &mock.bootstrap_servers(), "reuse", "")).await;
     let mut expected = a.clone();
     expected.extend(c);
