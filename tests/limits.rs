@@ -200,14 +200,3 @@ fn a_huge_sparse_file_ships_with_bounded_memory() {
     assert!(rss < 400, "peak RSS {rss} MiB while shipping {gib} GiB");
     assert!(max_fds < MAX_FDS, "{max_fds} fds");
 }
-
-fn high_watermark(bootstrap: &str, topic: &str) -> i64 {
-    use rdkafka::consumer::{BaseConsumer, Consumer};
-    let c: BaseConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .create()
-        .expect("consumer");
-    c.fetch_watermarks(topic, 0, Duration::from_secs(10))
-        .map(|(_, h)| h)
-        .unwrap_or(0)
-}

@@ -220,14 +220,3 @@ async fn kill_9_rounds(
         w.rotations
     );
 }
-
-fn high_watermark(bootstrap: &str, topic: &str) -> i64 {
-    use rdkafka::consumer::{BaseConsumer, Consumer};
-    let c: BaseConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .create()
-        .expect("consumer");
-    c.fetch_watermarks(topic, 0, Duration::from_secs(10))
-        .map(|(_, h)| h)
-        .unwrap_or(0)
-}

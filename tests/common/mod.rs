@@ -350,3 +350,15 @@ impl Drop for Tmpfs {
             .status();
     }
 }
+
+/// High watermark of partition 0 of `topic` (0 if it can't be read).
+pub fn high_watermark(bootstrap: &str, topic: &str) -> i64 {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let c: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .expect("consumer");
+    c.fetch_watermarks(topic, 0, Duration::from_secs(10))
+        .map(|(_, h)| h)
+        .unwrap_or(0)
+}
