@@ -397,11 +397,12 @@ impl Section {
 
     /// Sync mode: a batch is sealed once it has sender_batch_num_messages lines or its
     /// sender_waiting_max_ms have passed; then it waits for its delivery reports.
+    /// Uses the clock read once per pump (`self.now`), not a clock read per line.
     fn batch_sealed(&self) -> bool {
         self.batch_lines >= self.cfg.sender_batch_num_messages
             || self
                 .batch_started
-                .is_some_and(|s| Instant::now() >= s + self.cfg.sender_waiting_max)
+                .is_some_and(|s| self.now >= s + self.cfg.sender_waiting_max)
     }
 
     /// Read and send as much as the window allows.
@@ -600,7 +601,8 @@ impl Section {
                 });
                 if self.cfg.producer_type == ProducerType::Sync {
                     self.batch_lines += 1;
-                    self.batch_started.get_or_insert_with(Instant::now);
+                    let now = self.now;
+                    self.batch_started.get_or_insert(now);
                 }
             }
             Err(e) if is_queue_full(&e) => return Err(Stall::QueueFull),

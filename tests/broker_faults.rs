@@ -12,8 +12,7 @@
 mod broker_common;
 mod common;
 
-use broker_common::{wait_for as wait_until, ChildBroker, Raw};
-use bytes::{Bytes, BytesMut};
+use broker_common::{record_batch, wait_for as wait_until, ChildBroker, Raw};
 use common::{
     append, as_strings, checkpoint_offsets, config_file, config_text, dirs, lines, mock_cluster,
     read_topic, spawn_agent, terminate, Tmpfs,
@@ -21,9 +20,6 @@ use common::{
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
 use rand::{Rng, SeedableRng};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -243,38 +239,6 @@ fn broker_kill_9_during_produce_in_a_loop_keeps_every_acked_record() {
     }
 }
 
-fn record_batch(values: &[&str]) -> Bytes {
-    let records: Vec<Record> = values
-        .iter()
-        .enumerate()
-        .map(|(i, v)| Record {
-            transactional: false,
-            control: false,
-            partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            sequence: -1,
-            timestamp: 1_700_000_000_000,
-            key: None,
-            value: Some(Bytes::copy_from_slice(v.as_bytes())),
-            headers: Default::default(),
-        })
-        .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        &records,
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .expect("encode batch");
-    buf.freeze()
-}
-
 /// A raw acks=-1 produce of one batch; returns the partition's error code.
 fn raw_produce(addr: &str, values: &[&str]) -> i16 {
     let mut raw = Raw::connect(addr);
@@ -285,7 +249,7 @@ fn raw_produce(addr: &str, values: &[&str]) -> i16 {
             .with_name(TopicName(StrBytes::from_static_str(TOPIC)))
             .with_partition_data(vec![PartitionProduceData::default()
                 .with_index(0)
-                .with_records(Some(record_batch(values)))])]);
+                .with_records(Some(record_batch(-1, -1, -1, values)))])]);
     let resp: ProduceResponse = raw.call(ApiKey::Produce, 9, &req);
     resp.responses[0].partition_responses[0].error_code
 }

@@ -159,6 +159,18 @@ impl Group {
     fn member(&mut self, id: &str) -> Option<&mut Member> {
         self.members.iter_mut().find(|m| m.id == id)
     }
+
+    /// A request from `member_id` of `generation` is alive: refresh its session. Err with the
+    /// error code when the member is unknown or from another generation.
+    fn touch(&mut self, member_id: &str, generation: i32) -> Result<GroupState, i16> {
+        let (state, gen) = (self.state, self.generation);
+        let m = self.member(member_id).ok_or(UNKNOWN_MEMBER_ID)?;
+        m.last_seen = Instant::now();
+        if generation != gen {
+            return Err(ILLEGAL_GENERATION);
+        }
+        Ok(state)
+    }
 }
 
 /// Timer work scheduled while holding the lock and started right after.
@@ -436,15 +448,10 @@ impl Coordinator {
         let Some(g) = groups.get_mut(group_id) else {
             return UNKNOWN_MEMBER_ID;
         };
-        let state = g.state;
-        let gen = g.generation;
-        let Some(m) = g.member(member_id) else {
-            return UNKNOWN_MEMBER_ID;
+        let state = match g.touch(member_id, generation) {
+            Ok(state) => state,
+            Err(code) => return code,
         };
-        m.last_seen = Instant::now();
-        if generation != gen {
-            return ILLEGAL_GENERATION;
-        }
         match state {
             GroupState::PreparingRebalance => REBALANCE_IN_PROGRESS,
             GroupState::Empty => UNKNOWN_MEMBER_ID,
@@ -529,19 +536,11 @@ impl Coordinator {
                 ILLEGAL_GENERATION
             };
         }
-        let state = g.state;
-        let gen = g.generation;
-        let Some(m) = g.member(member_id) else {
-            return UNKNOWN_MEMBER_ID;
-        };
-        m.last_seen = Instant::now();
-        if generation != gen {
-            return ILLEGAL_GENERATION;
+        match g.touch(member_id, generation) {
+            Err(code) => code,
+            Ok(GroupState::CompletingRebalance) => REBALANCE_IN_PROGRESS,
+            Ok(_) => NONE,
         }
-        if state == GroupState::CompletingRebalance {
-            return REBALANCE_IN_PROGRESS;
-        }
-        NONE
     }
 
     pub fn describe(&self, group_id: &str) -> Option<GroupDescription> {

@@ -163,13 +163,10 @@ pub async fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool
 
 /// Offsets of the section's checkpoint file, by path.
 pub fn checkpoint_offsets(state: &Path, name: &str) -> Vec<(String, u64)> {
-    let Ok(bytes) = std::fs::read(state.join(name)) else {
-        return Vec::new();
-    };
-    let Ok(cp) = serde_json::from_slice::<logferry::checkpoint::SectionCheckpoint>(&bytes) else {
-        return Vec::new();
-    };
-    cp.files.into_iter().map(|f| (f.path, f.offset)).collect()
+    checkpoint_entries(state, name)
+        .into_iter()
+        .map(|(_, path, offset)| (path, offset))
+        .collect()
 }
 
 /// Compare shipped lines with what was written; on mismatch report the first difference,
