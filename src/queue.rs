@@ -543,6 +543,23 @@ impl FileQueue {
         );
     }
 
+    /// The reader saw `head` as the file's first bytes: extend the fingerprint and the
+    /// in-memory head to it. Keeps the invariant that a file's fingerprint covers
+    /// `min(read, FINGERPRINT_MAX)` bytes, so a checkpoint never pairs an offset with a
+    /// fingerprint shorter than the bytes it skips (an empty fingerprint matches any file:
+    /// after a kill -9, a copytruncated and rewritten file would be resumed mid-way).
+    pub fn observe_head(&mut self, key: FileKey, head: &[u8]) {
+        let Some(f) = self.files.get_mut(&key) else {
+            return;
+        };
+        if (head.len() as u64) > f.fp.len && f.fp.matches(head) {
+            f.fp = Fingerprint::of_prefix(head);
+        }
+        if head.len() > f.head.len() && head.starts_with(&f.head) {
+            f.head = head.to_vec();
+        }
+    }
+
     /// Shipping order: mtime, then the base file last (it is the one still written to),
     /// then discovery order. Ties are common: many file systems keep mtimes at the kernel's
     /// tick granularity, and a rotation storm touches several files within one tick.
@@ -966,6 +983,41 @@ mod tests {
             .expect("b")
             .acked;
         assert_eq!(b, 0, "files found after the first scan start at 0");
+    }
+
+    #[test]
+    fn checkpoint_of_a_file_first_seen_empty_still_recognises_copytruncate_after_kill() {
+        // Found by the soak: the base file was scanned while empty (fingerprint of 0 bytes),
+        // then read and acknowledged without another scan. The checkpoint paired offset 11
+        // with an empty fingerprint, which matches any content: after a kill -9, a
+        // copytruncate and new writes, the agent resumed the new content at 11 (lost lines).
+        let mut q = q();
+        q.reconcile(vec![entry("/l/a.log", 1, b"", 10)]);
+        let cur = q.current().expect("current");
+        q.observe_head(cur, b"g1 first..\n");
+        let f = q.get_mut(cur).expect("f");
+        f.read = 11;
+        f.acked = 11;
+        let saved = q.checkpoint_entries();
+        assert_eq!(saved[0].fp_len, 11, "fingerprint covers what was read");
+
+        // Restart after: cp a.log a.log.1 (new inode 2); truncate a.log; new writes.
+        let mut q2 = FileQueue::new(StartAt::Beginning, Duration::from_secs(5));
+        q2.restore(&saved);
+        q2.reconcile(vec![
+            entry("/l/a.log", 1, b"g2 after the truncate\n", 12),
+            entry("/l/a.log.1", 2, b"g1 first..\ng1 more\n", 11),
+        ]);
+        let files: Vec<(String, u64)> = q2
+            .ordered()
+            .iter()
+            .map(|f| (f.path.display().to_string(), f.acked))
+            .collect();
+        assert_eq!(
+            files,
+            vec![("/l/a.log.1".into(), 11), ("/l/a.log".into(), 0)],
+            "the copy continues at the checkpoint, the rewritten base starts at 0"
+        );
     }
 
     #[test]

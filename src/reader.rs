@@ -78,6 +78,12 @@ impl Reader {
         })
     }
 
+    /// The file's first bytes as read so far (up to FINGERPRINT_MAX): what the queue's
+    /// fingerprint of this file must cover once bytes past it were read.
+    pub fn head(&self) -> &[u8] {
+        &self.head
+    }
+
     /// File offset of the next unconsumed byte.
     pub fn offset(&self) -> u64 {
         self.base + self.pos as u64

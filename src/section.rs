@@ -444,10 +444,15 @@ impl Section {
     }
 
     fn fill(&mut self) -> Result<usize, ReadError> {
-        match self.reader.as_mut() {
-            Some(r) => r.fill(),
-            None => Ok(0),
+        let Some(r) = self.reader.as_mut() else {
+            return Ok(0);
+        };
+        let n = r.fill()?;
+        if n > 0 {
+            // Cheap unless the head grew (it stops at FINGERPRINT_MAX bytes).
+            self.queue.observe_head(r.key, r.head());
         }
+        Ok(n)
     }
 
     /// Open the current file at its read offset if the reader isn't already there.
@@ -464,6 +469,7 @@ impl Section {
         self.reader = None;
         match Reader::open(f, self.buffer_cap()) {
             Ok(r) => {
+                self.queue.observe_head(key, r.head());
                 self.reader = Some(r);
                 if let Some(f) = self.queue.get_mut(key) {
                     f.open = true;
