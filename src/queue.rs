@@ -304,6 +304,7 @@ impl FileQueue {
             }
             f.present = true;
             f.verified |= e.prefix.is_some();
+            let grew = e.size > f.size;
             f.path = e.path;
             f.size = e.size;
             f.mtime = e.mtime;
@@ -336,11 +337,18 @@ impl FileQueue {
             let Some(f) = self.files.get_mut(&key) else {
                 continue;
             };
-            if f.status == Status::Finished && f.size > f.read {
+            if f.status == Status::Finished && grew {
                 f.status = Status::Active;
                 notices.push(Notice::GrewAfterFinish {
                     path: f.path.clone(),
                 });
+            } else if f.status == Status::Finished
+                && f.size > f.read
+                && self.base.as_deref() != Some(f.path.as_path())
+            {
+                // It finished at the base path with its incomplete last line held back and has
+                // since been rotated away: nothing will complete that line now, so it ships.
+                f.status = Status::Active;
             }
         }
 
@@ -354,7 +362,8 @@ impl FileQueue {
             .collect();
         for key in gone {
             if let Some(f) = self.files.remove(&key) {
-                if f.status == Status::Active {
+                // A finished file may still hold an unshipped incomplete last line.
+                if f.status == Status::Active || f.size > f.read.max(f.acked) {
                     orphans.push((f, "deleted_before_read"));
                 }
             }
@@ -600,6 +609,14 @@ impl FileQueue {
             .collect();
         v.sort_by_key(|f| self.sort_key(f));
         v
+    }
+
+    /// Whether `key` is the file at base_log_fullpath, the one the application writes to:
+    /// its incomplete last line is still being written, so it is never shipped on finish.
+    pub fn is_live_base(&self, key: FileKey) -> bool {
+        self.files
+            .get(&key)
+            .is_some_and(|f| f.present && self.base.as_deref() == Some(f.path.as_path()))
     }
 
     /// May the current file `key`, read to EOF, be finished at `now`?
@@ -1018,6 +1035,41 @@ mod tests {
             vec![("/l/a.log.1".into(), 11), ("/l/a.log".into(), 0)],
             "the copy continues at the checkpoint, the rewritten base starts at 0"
         );
+    }
+
+    #[test]
+    fn live_base_finished_with_a_partial_line_resumes_when_it_grows_or_is_rotated() {
+        let mut q = q().with_base(Some(PathBuf::from("/l/a.log")));
+        q.reconcile(vec![entry("/l/a.log", 1, b"l1\npart", 10)]);
+        let base = q.current().expect("current");
+        q.get_mut(base).expect("f").read = 3;
+        assert!(q.is_live_base(base));
+        // A newer file appears: the base yields with its partial line held back.
+        q.finish(base);
+        q.reconcile(vec![
+            entry("/l/a.log", 1, b"l1\npart", 10),
+            entry("/l/b.log", 2, b"b\n", 11),
+        ]);
+        assert_eq!(
+            q.get(base).expect("f").status,
+            Status::Finished,
+            "no flapping"
+        );
+        // The application completes the line: the base is read again from the held offset.
+        q.reconcile(vec![
+            entry("/l/a.log", 1, b"l1\npart-done\n", 12),
+            entry("/l/b.log", 2, b"b\n", 11),
+        ]);
+        assert_eq!(q.get(base).expect("f").status, Status::Active);
+        assert_eq!(q.get(base).expect("f").read, 3);
+        // Or it is rotated away before that: the incomplete line can only ship as it is.
+        q.finish(base);
+        q.reconcile(vec![
+            entry("/l/a.log.1", 1, b"l1\npart-done\n", 12),
+            entry("/l/b.log", 2, b"b\n", 11),
+        ]);
+        assert_eq!(q.get(base).expect("f").status, Status::Active);
+        assert!(!q.is_live_base(base));
     }
 
     #[test]

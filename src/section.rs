@@ -561,11 +561,16 @@ impl Section {
                 Some(Stall::Idle)
             }
             Finish::Now => {
-                // The partial last line ships now that the file is finished.
-                let partial = self
-                    .reader
-                    .as_ref()
-                    .and_then(|r| self.framer.finish(&r.buf, r.pos, r.base));
+                // The partial last line ships now that the file is finished, unless the file
+                // is still the live base file: the application may yet complete that line
+                // (a newer file appeared beside it), so it waits for its newline or a rotation.
+                let partial = if self.queue.is_live_base(key) {
+                    None
+                } else {
+                    self.reader
+                        .as_ref()
+                        .and_then(|r| self.framer.finish(&r.buf, r.pos, r.base))
+                };
                 if let Some(frame) = partial {
                     if let Err(stall) = self.send_frame(key, frame) {
                         return Some(stall);
