@@ -58,6 +58,8 @@ struct Writer {
     seq: u64,
     generation: u64,
     rotations: u64,
+    /// Rotated files below this number were deleted.
+    pruned: u64,
     /// seq → generation, for every line written.
     written: Vec<u64>,
 }
@@ -106,13 +108,14 @@ impl Writer {
         Ok(())
     }
 
-    /// Keep the directory small: delete rotated files older than the newest few. They were
-    /// shipped long ago (each round waits for its marker); the agent must not mind.
-    fn prune(&self, keep: u64) {
+    /// Keep the directory small: delete rotated files older than the newest few, once the
+    /// round's marker (written after them) was seen; the agent must not mind.
+    fn prune(&mut self, keep: u64) {
         let oldest_kept = self.rotations.saturating_sub(keep);
-        for r in oldest_kept.saturating_sub(50)..oldest_kept {
+        for r in self.pruned..oldest_kept {
             let _ = std::fs::remove_file(self.logs.join(format!("access.log.{r:06}")));
         }
+        self.pruned = self.pruned.max(oldest_kept);
     }
 }
 
@@ -280,6 +283,7 @@ sender_waiting_max_ms = 5
         seq: 0,
         generation: 0,
         rotations: 0,
+        pruned: 0,
         written: Vec::new(),
     }));
     let mut seen = Seen::default();
@@ -335,9 +339,6 @@ sender_waiting_max_ms = 5
                 .append(true)
                 .open(w.base())?
                 .write_all(format!("marker {round}\n").as_bytes())?;
-            if round % 20 == 19 {
-                w.prune(5);
-            }
             n
         };
         let deadline = Instant::now() + Duration::from_secs(120);
@@ -349,6 +350,10 @@ sender_waiting_max_ms = 5
             if let Some(Ok(m)) = consumer.poll(Duration::from_millis(50)) {
                 seen.take(m.payload().unwrap_or_default());
             }
+        }
+        // Rotated files whose lines are all in the topic (the marker came after them) may go.
+        if round % 20 == 19 && seen.markers.contains(&(round as u64)) {
+            writer.lock().map_err(|_| "poisoned")?.prune(5);
         }
         // Pick up duplicates already on their way.
         let settle = Instant::now() + Duration::from_millis(20);

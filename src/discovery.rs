@@ -43,12 +43,38 @@ pub fn matches(section: &SectionConfig, path_as_written: &Path) -> bool {
     }
 }
 
+/// How often a scan is repeated when the directory changed under it.
+const SCAN_ATTEMPTS: usize = 3;
+
 /// List the section's files. Files the queue needs to fingerprint get their first bytes read.
+///
+/// Listing and stat'ing are not atomic: a file renamed between the two (rotation) would be
+/// missing from the scan under both names, and look deleted. So a scan in which a listed file
+/// vanished, or in which a path was replaced between its stat and the read of its first bytes,
+/// is repeated (a few times at most; a directory that never holds still gets the last one).
 pub fn scan(
     section: &SectionConfig,
     queue: &FileQueue,
     faults: &mut Vec<Fault>,
 ) -> Result<Vec<ScanEntry>, DiscoveryError> {
+    let mut attempt = 1;
+    loop {
+        let mut attempt_faults = Vec::new();
+        let (entries, raced) = scan_once(section, queue, &mut attempt_faults)?;
+        if !raced || attempt >= SCAN_ATTEMPTS {
+            faults.append(&mut attempt_faults);
+            return Ok(entries);
+        }
+        attempt += 1;
+    }
+}
+
+/// One pass; the flag says whether the directory changed during it.
+fn scan_once(
+    section: &SectionConfig,
+    queue: &FileQueue,
+    faults: &mut Vec<Fault>,
+) -> Result<(Vec<ScanEntry>, bool), DiscoveryError> {
     let dir = &section.log_base_path;
     let rd = match std::fs::read_dir(dir) {
         Ok(rd) => rd,
@@ -74,18 +100,25 @@ pub fn scan(
             paths.push(dir.join(&name));
         }
     }
+    let listed = paths.len();
     if let Some(base) = &section.base_log_fullpath {
         if !paths.iter().any(|p| p == base) {
             paths.push(base.clone());
         }
     }
+    let mut raced = false;
     let mut out = Vec::with_capacity(paths.len());
     let mut seen = HashSet::new();
     let mut prefix = Vec::new();
-    for path in paths {
+    for (i, path) in paths.into_iter().enumerate() {
+        // A base path that was not listed is simply absent (between rename and re-creation).
+        let was_listed = i < listed;
         let meta = match std::fs::metadata(&path) {
             Ok(m) => m,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                raced |= was_listed;
+                continue;
+            }
             Err(error) => {
                 faults.push(Fault { path, error });
                 continue;
@@ -101,9 +134,23 @@ pub fn scan(
         let mtime = meta.modified().unwrap_or(std::time::UNIX_EPOCH);
         let size = meta.len();
         let prefix_bytes = if queue.needs_prefix(id, size, mtime) {
-            match File::open(&path).and_then(|f| read_prefix(&f, &mut prefix)) {
-                Ok(()) => Some(prefix.clone()),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            let read = File::open(&path).and_then(|f| {
+                // The bytes must come from the inode just stat'ed, not from a file that
+                // took its name since.
+                let same = f.metadata().map(|m| DevIno::of(&m) == id)?;
+                read_prefix(&f, &mut prefix)?;
+                Ok(same)
+            });
+            match read {
+                Ok(true) => Some(prefix.clone()),
+                Ok(false) => {
+                    raced = true;
+                    continue;
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    raced = true;
+                    continue;
+                }
                 Err(error) => {
                     faults.push(Fault { path, error });
                     continue;
@@ -120,7 +167,7 @@ pub fn scan(
             prefix: prefix_bytes,
         });
     }
-    Ok(out)
+    Ok((out, raced))
 }
 
 /// Wakes one section. `rescan` is set for events that change the set of files.

@@ -239,18 +239,27 @@ impl FileQueue {
     }
 
     /// Whether a scan should read this file's first bytes: new files, files not verified
-    /// since start, shadows, and files whose size or mtime changed (to detect truncation
-    /// followed by regrowth, and to extend short fingerprints).
+    /// since start (or since the reader saw them change), shadows, and files whose size or
+    /// mtime changed. A changed file is always re-read: copytruncate followed by new writes
+    /// can leave a file larger than our offset with other content, and only its first bytes
+    /// tell (found by the soak: a rotated file resumed mid-way in content it never had).
     pub fn needs_prefix(&self, id: DevIno, size: u64, mtime: SystemTime) -> bool {
         match self.by_id(id).and_then(|k| self.files.get(&k)) {
             None => true,
             Some(f) => {
                 !f.verified
                     || matches!(f.status, Status::Shadow(_))
-                    || (f.read == 0 && f.size != size)
-                    || ((f.size != size || f.mtime != mtime)
-                        && (!f.fp.is_complete() || size < f.read))
+                    || f.size != size
+                    || f.mtime != mtime
             }
+        }
+    }
+
+    /// The reader found `key`'s content is not what the queue believes: make the next scan
+    /// read its first bytes again.
+    pub fn unverify(&mut self, key: FileKey) {
+        if let Some(f) = self.files.get_mut(&key) {
+            f.verified = false;
         }
     }
 
@@ -1070,6 +1079,48 @@ mod tests {
         ]);
         assert_eq!(q.get(base).expect("f").status, Status::Active);
         assert!(!q.is_live_base(base));
+    }
+
+    /// A scan entry as discovery builds it: first bytes only when the queue asks.
+    fn scanned(q: &FileQueue, path: &str, ino: u64, content: &[u8], mtime: u64) -> ScanEntry {
+        let mut e = entry(path, ino, content, mtime);
+        if !q.needs_prefix(e.id, e.size, e.mtime) {
+            e.prefix = None;
+        }
+        e
+    }
+
+    #[test]
+    fn copytruncate_then_regrowth_past_the_offset_is_seen_by_the_next_scan() {
+        // Found by the soak: the file being read (fingerprint complete) is copied, truncated
+        // and written past our offset before the next scan. A scan that skipped the first
+        // bytes of a file that only grew resumed the new content mid-way and held the copy
+        // back as a "copy of a live file" forever.
+        let old: Vec<u8> = (0..40)
+            .flat_map(|i| format!("g1 line {i:04}\n").into_bytes())
+            .collect();
+        let new: Vec<u8> = (0..60)
+            .flat_map(|i| format!("g2 line {i:04}\n").into_bytes())
+            .collect();
+        let mut q = q().with_base(Some(PathBuf::from("/l/a.log")));
+        q.reconcile(vec![entry("/l/a.log", 1, &old, 10)]);
+        let cur = q.current().expect("current");
+        let f = q.get_mut(cur).expect("f");
+        (f.read, f.acked) = (200, 200);
+        let scan = vec![
+            scanned(&q, "/l/a.log", 1, &new, 12),
+            scanned(&q, "/l/a.log.1", 2, &old, 11),
+        ];
+        q.reconcile(scan);
+        let files: Vec<(String, u64)> = q
+            .ordered()
+            .iter()
+            .map(|f| (f.path.display().to_string(), f.acked))
+            .collect();
+        assert_eq!(
+            files,
+            vec![("/l/a.log.1".into(), 200), ("/l/a.log".into(), 0)]
+        );
     }
 
     #[test]

@@ -495,6 +495,9 @@ impl Section {
             ),
         };
         if moved {
+            if matches!(e, ReadError::Replaced { .. }) {
+                self.queue.unverify(key);
+            }
             if let Some(f) = self.queue.get_mut(key) {
                 f.open = false;
             }
