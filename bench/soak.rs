@@ -230,6 +230,7 @@ fn run(a: &Args) -> Result<bool, Box<dyn std::error::Error>> {
             r#"[agent]
 state_dir = "{state}"
 host = "soak"
+metrics_listen = "127.0.0.1:0"
 rescan_interval_ms = 200
 shutdown_timeout_ms = 5000
 
@@ -346,6 +347,13 @@ sender_waiting_max_ms = 5
             if Instant::now() > deadline {
                 eprintln!("round {round}: marker not shipped within 120 s");
                 break;
+            }
+            if let Ok(Some(status)) = agent.try_wait() {
+                return Err(format!(
+                    "round {round}: the agent exited ({status}); see {}",
+                    agent_log.display()
+                )
+                .into());
             }
             if let Some(Ok(m)) = consumer.poll(Duration::from_millis(50)) {
                 seen.take(m.payload().unwrap_or_default());

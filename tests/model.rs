@@ -6,7 +6,7 @@
 //! sequence and a drain, the topic must hold every line of every file, in file order, with
 //! duplicates only if the agent was killed.
 //!
-//! `LOGFERRY_MODEL_CASES=N` runs N cases (default 6, about a minute); failures are shrunk by
+//! `LOGFERRY_MODEL_CASES=N` runs N cases (default 10, under a minute); failures are shrunk by
 //! proptest and saved under `proptest-regressions/`; minimal failing sequences found while
 //! writing this test are kept in [`regressions`] so they run on every `cargo test`.
 
@@ -550,11 +550,20 @@ fn run_case(ops: &[Op]) -> Result<(), String> {
     w.drain_and_check()
 }
 
+/// Shrink steps for a failure: each step replays a case (seconds each), so CI keeps it small;
+/// `LOGFERRY_MODEL_SHRINK=N` for a minimal sequence when investigating.
+fn shrink_iters() -> u32 {
+    std::env::var("LOGFERRY_MODEL_SHRINK")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(8)
+}
+
 fn cases() -> u32 {
     std::env::var("LOGFERRY_MODEL_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(6)
+        .unwrap_or(10)
 }
 
 #[test]
@@ -562,7 +571,7 @@ fn random_operation_sequences_lose_and_reorder_nothing() {
     init_logs();
     let mut runner = TestRunner::new(PtConfig {
         cases: cases(),
-        max_shrink_iters: 40,
+        max_shrink_iters: shrink_iters(),
         // Shrunk failures are saved to tests/proptest-regressions/model.txt and replayed first.
         source_file: Some(file!()),
         failure_persistence: Some(Box::new(FileFailurePersistence::WithSource(

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# What CI runs beyond `cargo test --release` (which already runs tests/model.rs,
+# What .ci/run runs beyond `cargo test --release` (which already runs tests/model.rs,
 # tests/broker_faults.rs and tests/limits.rs in their short forms): the soak in its short form
 # and each fuzz target for a fixed time. Long forms:
 #   bench/soak.sh 1000                       # soak rounds
