@@ -636,10 +636,12 @@ impl FileQueue {
         // The newer file must have content: `cp` (copytruncate) creates its copy empty before
         // filling it, and an empty newer file that finished the original would let the copy
         // become current and be read from 0 before it is recognised as a copy.
+        // The live base file counts even when empty: after a copytruncate the copy is done
+        // once idle, whether or not the application wrote to the truncated base yet.
         let newer = !cur.present
             || self.files.values().any(|f| {
                 f.key != key
-                    && f.size > 0
+                    && (f.size > 0 || self.base.as_deref() == Some(f.path.as_path()))
                     && !matches!(f.status, Status::Shadow(_))
                     && self.sort_key(f) > self.sort_key(cur)
             });
@@ -1121,6 +1123,21 @@ mod tests {
             files,
             vec![("/l/a.log.1".into(), 200), ("/l/a.log".into(), 0)]
         );
+    }
+
+    #[test]
+    fn a_copy_finishes_beside_the_truncated_empty_base() {
+        // Found by the model test: after a copytruncate the copy (ending in an incomplete
+        // line) is the newest file with content; the truncated base is empty. The copy must
+        // still finish once idle, or its last line never ships.
+        let mut q = q().with_base(Some(PathBuf::from("/l/a.log")));
+        q.reconcile(vec![
+            entry("/l/a.log.1", 2, b"l1\npart", 10),
+            entry("/l/a.log", 1, b"", 11),
+        ]);
+        let cur = q.current().expect("current");
+        assert_eq!(path_of(&q, cur), "/l/a.log.1");
+        assert_eq!(q.can_finish(cur, t(100)), Finish::Now);
     }
 
     #[test]

@@ -636,6 +636,9 @@ fn regressions() {
             Append(57),
             DeleteShipped,
         ],
+        // copytruncate of a base ending in an incomplete line, nothing written after: the
+        // copy finishes beside the empty base and its fragment ships (found by this test)
+        &[Append(3), AppendPartial, RotateCopyTruncate],
         // delete a shipped file, restart, new file
         &[
             Append(10),
