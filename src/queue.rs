@@ -762,6 +762,14 @@ mod tests {
         FileQueue::new(StartAt::Beginning, Duration::from_secs(5))
     }
 
+    /// (path, acknowledged offset) of every file, in shipping order.
+    fn shipping_order(q: &FileQueue) -> Vec<(String, u64)> {
+        q.ordered()
+            .iter()
+            .map(|f| (f.path.display().to_string(), f.acked))
+            .collect()
+    }
+
     fn path_of(q: &FileQueue, k: FileKey) -> String {
         q.get(k).expect("file").path.display().to_string()
     }
@@ -990,11 +998,7 @@ mod tests {
             entry("/l/a.log.1", 1, b"ab\ncd\n", 10),
             entry("/l/a.log", 2, b"xyz\n", 11),
         ]);
-        let files: Vec<(String, u64)> = q
-            .ordered()
-            .iter()
-            .map(|f| (f.path.display().to_string(), f.acked))
-            .collect();
+        let files = shipping_order(&q);
         assert_eq!(
             files,
             vec![("/l/a.log.1".into(), 3), ("/l/a.log".into(), 4)]
@@ -1036,11 +1040,7 @@ mod tests {
             entry("/l/a.log", 1, b"g2 after the truncate\n", 12),
             entry("/l/a.log.1", 2, b"g1 first..\ng1 more\n", 11),
         ]);
-        let files: Vec<(String, u64)> = q2
-            .ordered()
-            .iter()
-            .map(|f| (f.path.display().to_string(), f.acked))
-            .collect();
+        let files = shipping_order(&q2);
         assert_eq!(
             files,
             vec![("/l/a.log.1".into(), 11), ("/l/a.log".into(), 0)],
@@ -1114,11 +1114,7 @@ mod tests {
             scanned(&q, "/l/a.log.1", 2, &old, 11),
         ];
         q.reconcile(scan);
-        let files: Vec<(String, u64)> = q
-            .ordered()
-            .iter()
-            .map(|f| (f.path.display().to_string(), f.acked))
-            .collect();
+        let files = shipping_order(&q);
         assert_eq!(
             files,
             vec![("/l/a.log.1".into(), 200), ("/l/a.log".into(), 0)]
