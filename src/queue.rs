@@ -126,6 +126,12 @@ pub enum Finish {
     No,
 }
 
+/// Whether `path` is the section's base_log_fullpath (a free function so it can be used while
+/// a file of the queue is borrowed mutably).
+fn is_base(base: &Option<PathBuf>, path: &std::path::Path) -> bool {
+    base.as_deref() == Some(path)
+}
+
 #[derive(Debug)]
 pub struct FileQueue {
     files: BTreeMap<FileKey, TrackedFile>,
@@ -353,7 +359,7 @@ impl FileQueue {
                 });
             } else if f.status == Status::Finished
                 && f.size > f.read
-                && self.base.as_deref() != Some(f.path.as_path())
+                && !is_base(&self.base, &f.path)
             {
                 // It finished at the base path with its incomplete last line held back and has
                 // since been rotated away: nothing will complete that line now, so it ships.
@@ -582,11 +588,7 @@ impl FileQueue {
     /// then discovery order. Ties are common: many file systems keep mtimes at the kernel's
     /// tick granularity, and a rotation storm touches several files within one tick.
     fn sort_key(&self, f: &TrackedFile) -> (SystemTime, bool, u64) {
-        (
-            f.mtime,
-            self.base.as_deref() == Some(f.path.as_path()),
-            f.order,
-        )
+        (f.mtime, is_base(&self.base, &f.path), f.order)
     }
 
     /// The file being shipped: kept until finished, else the oldest active file.
@@ -625,7 +627,7 @@ impl FileQueue {
     pub fn is_live_base(&self, key: FileKey) -> bool {
         self.files
             .get(&key)
-            .is_some_and(|f| f.present && self.base.as_deref() == Some(f.path.as_path()))
+            .is_some_and(|f| f.present && is_base(&self.base, &f.path))
     }
 
     /// May the current file `key`, read to EOF, be finished at `now`?
@@ -641,7 +643,7 @@ impl FileQueue {
         let newer = !cur.present
             || self.files.values().any(|f| {
                 f.key != key
-                    && (f.size > 0 || self.base.as_deref() == Some(f.path.as_path()))
+                    && (f.size > 0 || is_base(&self.base, &f.path))
                     && !matches!(f.status, Status::Shadow(_))
                     && self.sort_key(f) > self.sort_key(cur)
             });

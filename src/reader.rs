@@ -34,6 +34,8 @@ pub struct Reader {
     /// past our offset changes no inode and need not shrink the file below our offset, so
     /// only the content tells that the bytes just read are not the file we were reading.
     head: Vec<u8>,
+    /// Scratch buffer for the re-check of the first bytes, reused across fills.
+    now: Vec<u8>,
 }
 
 impl Reader {
@@ -75,6 +77,7 @@ impl Reader {
             base: f.read,
             cap,
             head,
+            now: Vec::new(),
         })
     }
 
@@ -135,8 +138,8 @@ impl Reader {
     /// replaced, so the rescan maps our offsets onto the copy instead of shipping new bytes
     /// under old offsets (which skipped the copy's first bytes: lines lost, found by the soak).
     fn check_head(&mut self, old: usize) -> Result<(), ReadError> {
-        let mut now = Vec::new();
-        if let Err(source) = read_prefix(&self.file, &mut now) {
+        let now = &mut self.now;
+        if let Err(source) = read_prefix(&self.file, now) {
             self.buf.truncate(old);
             return Err(ReadError::Read {
                 path: self.path.clone(),
@@ -150,7 +153,7 @@ impl Reader {
             });
         }
         if now.len() > self.head.len() {
-            self.head = now;
+            self.head.clone_from(now);
         }
         Ok(())
     }
