@@ -439,7 +439,7 @@ def throughput_once(broker_kind, contender, corpus, lines, size, rotation=False,
         writer.wait()
     cpu, rss = cpu_rss_at_done(p)
     if contender == "kcat":
-        reap(p)
+        p.wait(timeout=120)  # exits once its last delivery report is in
         with open(timed) as f:
             kb, user, sys_ = f.read().split()[-3:]
         cpu, rss = float(user) + float(sys_), int(kb) / 1024
