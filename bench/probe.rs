@@ -2,7 +2,7 @@
 //!
 //! `bench-probe watch --brokers B --topic T [--interval-ms 10]`
 //!     polls partition 0's high watermark and prints `<unix_ns> <hwm>` each time it changes,
-//!     until stdin closes or the process is killed. The harness times "done" (hwm == lines)
+//!     until stdin closes, the process is killed, or (with `--until N`) it reaches N. The harness times "done" (hwm == lines)
 //!     and "first line shipped" (hwm >= 1) from these lines.
 //!
 //! `bench-probe latency --brokers B --topic T --count N [--timeout-s S]`
@@ -65,7 +65,10 @@ fn ensure_topic(brokers: &str, topic: &str) {
         }
     };
     for _ in 0..50 {
-        if let Ok(md) = p.client().fetch_metadata(Some(topic), Duration::from_secs(2)) {
+        if let Ok(md) = p
+            .client()
+            .fetch_metadata(Some(topic), Duration::from_secs(2))
+        {
             if md
                 .topics()
                 .iter()
@@ -78,12 +81,15 @@ fn ensure_topic(brokers: &str, topic: &str) {
     }
 }
 
-fn watch(brokers: &str, topic: &str, interval: Duration) {
+fn watch(brokers: &str, topic: &str, interval: Duration, until: Option<i64>) {
     ensure_topic(brokers, topic);
     let c = consumer(brokers);
     let stop = Arc::new(AtomicBool::new(false));
     let s = stop.clone();
     std::thread::spawn(move || {
+        if until.is_some() {
+            return; // runs until the high watermark reaches `until`
+        }
         let mut sink = [0u8; 64];
         while let Ok(n) = std::io::stdin().read(&mut sink) {
             if n == 0 {
@@ -102,6 +108,7 @@ fn watch(brokers: &str, topic: &str, interval: Duration) {
                 if writeln!(o, "{} {}", now_ns(), high)
                     .and_then(|_| o.flush())
                     .is_err()
+                    || until.is_some_and(|n| high >= n)
                 {
                     return;
                 }
@@ -173,7 +180,8 @@ fn main() {
             let ms = arg(&args, "--interval-ms")
                 .and_then(|s| s.parse().ok())
                 .unwrap_or(10);
-            watch(&brokers, &topic, Duration::from_millis(ms));
+            let until = arg(&args, "--until").and_then(|s| s.parse().ok());
+            watch(&brokers, &topic, Duration::from_millis(ms), until);
         }
         Some("latency") => {
             let count = arg(&args, "--count")
