@@ -231,7 +231,8 @@ impl Section {
                     self.rescan();
                 }
                 _ = metrics_tick.tick() => self.observe(),
-                _ = cp_tick.tick() => {
+                // Only armed while there is something to write: an idle section sleeps.
+                _ = cp_tick.tick(), if self.dirty => {
                     if self.dirty {
                         self.dirty = false;
                         let _ = cp_tx.send(Some(self.snapshot()));
