@@ -30,7 +30,8 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TARGET = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
-BIN = os.path.join(TARGET, "release", "logferry")
+# LOGFERRY_BIN: another logferry binary (e.g. an older build, for before/after figures).
+BIN = os.environ.get("LOGFERRY_BIN") or os.path.join(TARGET, "release", "logferry")
 MOCK = os.path.join(TARGET, "release", "examples", "mock-cluster")
 PROBE = os.path.join(TARGET, "release", "examples", "bench-probe")
 QUICK = os.environ.get("QUICK", "") == "1"

@@ -7,6 +7,7 @@
 #   QUICK=1       smaller sizes and shorter runs (200k lines, 10 s latency, 20 s outage)
 #   WORK=DIR      scratch directory (default: a new /var/tmp/logferry-bench-*; needs ~1 GB)
 #   OUT=FILE      raw results as JSON (default: $WORK/results.json)
+#   LOGFERRY_BIN=PATH  run this logferry binary instead of the one built (before/after figures)
 #
 # On a fresh Debian machine (as root) it installs what is missing (kcat, rsyslog,
 # rsyslog-kafka, strace, python3, time), builds logferry and the bench helpers in release
