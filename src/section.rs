@@ -657,6 +657,17 @@ impl Section {
     }
 
     fn on_report(&mut self, r: Report) {
+        if r.count > 1 {
+            // A run of successful deliveries (failures come one line at a time).
+            for seq in r.seq..r.seq + r.count {
+                self.on_report(Report {
+                    seq,
+                    count: 1,
+                    result: Ok(()),
+                });
+            }
+            return;
+        }
         let Some(idx) = r.seq.checked_sub(self.base_seq).map(|i| i as usize) else {
             return;
         };

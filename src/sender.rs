@@ -26,10 +26,13 @@ pub enum SenderError {
     Create { section: String, source: KafkaError },
 }
 
-/// What the broker said about one line.
+/// What the broker said about `count` consecutive lines from sequence number `seq`. Runs of
+/// successful deliveries come as one report per librdkafka event; failures, one per line
+/// (`count` = 1).
 #[derive(Debug)]
 pub struct Report {
     pub seq: u64,
+    pub count: u64,
     pub result: Result<(), KafkaError>,
 }
 
@@ -84,7 +87,25 @@ impl Link {
 
 pub struct SectionContext {
     reports: mpsc::UnboundedSender<Report>,
+    /// Successful deliveries not yet reported: (first sequence number, count). Sent by
+    /// `flush_run` after each served event, so one channel message carries a whole batch.
+    run: std::sync::Mutex<Option<(u64, u64)>>,
     link: Arc<Link>,
+}
+
+impl SectionContext {
+    /// Report the pending run of successful deliveries.
+    fn flush_run(&self) {
+        let run = self.run.lock().ok().and_then(|mut r| r.take());
+        if let Some((seq, count)) = run {
+            // The receiver is gone only when the section stopped; nothing is left to track.
+            let _ = self.reports.send(Report {
+                seq,
+                count,
+                result: Ok(()),
+            });
+        }
+    }
 }
 
 impl ClientContext for SectionContext {
@@ -126,20 +147,38 @@ impl ProducerContext for SectionContext {
     type DeliveryOpaque = usize;
 
     fn delivery(&self, result: &DeliveryResult<'_>, seq: usize) {
-        let result = match result {
+        let seq = seq as u64;
+        match result {
             Ok(_) => {
                 if self.link.down.load(Ordering::Relaxed) {
                     self.link.mark_up();
                 }
-                Ok(())
+                let extended = match self.run.lock() {
+                    Ok(mut run) => match *run {
+                        Some((first, n)) if first + n == seq => {
+                            *run = Some((first, n + 1));
+                            true
+                        }
+                        _ => false,
+                    },
+                    Err(_) => false,
+                };
+                if !extended {
+                    self.flush_run();
+                    if let Ok(mut run) = self.run.lock() {
+                        *run = Some((seq, 1));
+                    }
+                }
             }
-            Err((e, _)) => Err(e.clone()),
-        };
-        // The receiver is gone only when the section stopped; nothing is left to track.
-        let _ = self.reports.send(Report {
-            seq: seq as u64,
-            result,
-        });
+            Err((e, _)) => {
+                self.flush_run();
+                let _ = self.reports.send(Report {
+                    seq,
+                    count: 1,
+                    result: Err(e.clone()),
+                });
+            }
+        }
     }
 }
 
@@ -196,6 +235,7 @@ impl Poller {
                     // One op per zero-timeout poll; a delivery report op carries a whole batch.
                     while unsafe { rdsys::rd_kafka_queue_length(q.queue) } > 0 {
                         producer.poll(Duration::ZERO);
+                        producer.context().flush_run();
                     }
                     // Woken by the callback (an unpark before this park is not lost); the
                     // timeout is only a safety net.
@@ -289,7 +329,11 @@ impl Sender {
         });
         let producer: Arc<BaseProducer<SectionContext>> = Arc::new(
             client_config(bootstrap, output, s)
-                .create_with_context(SectionContext { reports: tx, link })
+                .create_with_context(SectionContext {
+                    reports: tx,
+                    run: std::sync::Mutex::new(None),
+                    link,
+                })
                 .map_err(|source| SenderError::Create {
                     section: s.name.clone(),
                     source,
