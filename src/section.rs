@@ -231,7 +231,8 @@ impl Section {
                     self.rescan();
                 }
                 _ = metrics_tick.tick() => self.observe(),
-                _ = cp_tick.tick() => {
+                // Only armed while there is something to write: an idle section sleeps.
+                _ = cp_tick.tick(), if self.dirty => {
                     if self.dirty {
                         self.dirty = false;
                         let _ = cp_tx.send(Some(self.snapshot()));
@@ -670,6 +671,17 @@ impl Section {
     }
 
     fn on_report(&mut self, r: Report) {
+        if r.count > 1 {
+            // A run of successful deliveries (failures come one line at a time).
+            for seq in r.seq..r.seq + r.count {
+                self.on_report(Report {
+                    seq,
+                    count: 1,
+                    result: Ok(()),
+                });
+            }
+            return;
+        }
         let Some(idx) = r.seq.checked_sub(self.base_seq).map(|i| i as usize) else {
             return;
         };
