@@ -672,7 +672,7 @@ def scenario_idle():
 
 def scenario_scale():
     with open(corpus_file(S1_LINES), "rb") as f:
-        corpus_lines = f.read().splitlines(keepends=True)[:10000]
+        corpus_lines = f.read().splitlines(keepends=True)[:S5_FILES * 10]  # distinct files: identical ones would be held back as copies
     files_dir = f"{WORK}/scale/logs"
     shutil.rmtree(f"{WORK}/scale", ignore_errors=True)
     total = make_files(files_dir, "app.log", S5_FILES, 10, corpus_lines, base=False)

@@ -20,7 +20,7 @@ use crate::checkpoint::FileCheckpoint;
 use crate::config::StartAt;
 use crate::identity::{DevIno, Fingerprint};
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 pub type FileKey = u64;
@@ -223,11 +223,14 @@ impl FileQueue {
         self.index = self.files.values().map(|f| (f.id, f.key)).collect();
     }
 
-    /// An original that `prefix` (a new file's first bytes) may be a copy of: a live,
-    /// unfinished file whose first bytes agree with it. A copy still being written is
+    /// An original that `prefix` (the first bytes of the file at `path`) may be a copy of: a
+    /// live, unfinished file whose first bytes agree with it. A copy still being written is
     /// shorter than the fingerprint, so the in-memory head is compared where known.
-    fn copy_source(&self, prefix: &[u8], except: FileKey) -> Option<FileKey> {
-        if prefix.is_empty() {
+    /// The base file is never a copy: `cp` (copytruncate) writes to a rotated name, and a new
+    /// base file that starts with the same header as the previous one (a CSV header, a banner
+    /// longer than the fingerprint) is the application's next file, which must not wait.
+    fn copy_source(&self, prefix: &[u8], path: &Path, except: FileKey) -> Option<FileKey> {
+        if prefix.is_empty() || is_base(&self.base, path) {
             return None;
         }
         self.files
@@ -296,7 +299,8 @@ impl FileQueue {
                 if let Some(p) = &e.prefix {
                     f.head.clone_from(p);
                     // Diverged from its original: an independent file after all.
-                    if self.files.contains_key(&of) && self.copy_source(p, key) != Some(of) {
+                    if self.files.contains_key(&of) && self.copy_source(p, &e.path, key) != Some(of)
+                    {
                         new_files.push(e);
                         self.files.remove(&key);
                     }
@@ -320,7 +324,7 @@ impl FileQueue {
             f.present = true;
             f.verified |= e.prefix.is_some();
             let grew = e.size > f.size;
-            f.path = e.path;
+            f.path.clone_from(&e.path);
             f.size = e.size;
             f.mtime = e.mtime;
             if let Some(p) = &e.prefix {
@@ -333,7 +337,11 @@ impl FileQueue {
             // Nothing shipped from it yet, and it turns out to be a copy of a live file (it
             // was first seen empty, while `cp` had only just created it): hold it back.
             if f.status == Status::Active && f.read == 0 && !f.open {
-                if let Some(of) = e.prefix.as_deref().and_then(|p| self.copy_source(p, key)) {
+                if let Some(of) = e
+                    .prefix
+                    .as_deref()
+                    .and_then(|p| self.copy_source(p, &e.path, key))
+                {
                     let orig = self
                         .files
                         .get(&of)
@@ -505,7 +513,7 @@ impl FileQueue {
                 return;
             }
             // A copy of a live file: hold it back while the original lives.
-            if let Some(of) = self.copy_source(&prefix, FileKey::MAX) {
+            if let Some(of) = self.copy_source(&prefix, &e.path, FileKey::MAX) {
                 let orig = self
                     .files
                     .get(&of)
@@ -640,12 +648,24 @@ impl FileQueue {
         // become current and be read from 0 before it is recognised as a copy.
         // The live base file counts even when empty: after a copytruncate the copy is done
         // once idle, whether or not the application wrote to the truncated base yet.
+        // A file held back as a copy of this one counts only once it is idle, complete (as long
+        // as this one) and this one is not the live base: then it is an identical file in its
+        // own right (or a finished backup), not a copytruncate in progress, and it must not
+        // keep this file, and itself, from ever finishing.
+        let cur_is_base = is_base(&self.base, &cur.path);
         let newer = !cur.present
             || self.files.values().any(|f| {
                 f.key != key
-                    && (f.size > 0 || is_base(&self.base, &f.path))
-                    && !matches!(f.status, Status::Shadow(_))
                     && self.sort_key(f) > self.sort_key(cur)
+                    && match f.status {
+                        Status::Shadow(of) => {
+                            of == key
+                                && !cur_is_base
+                                && f.size >= cur.size
+                                && now >= f.mtime + self.rotate_wait
+                        }
+                        _ => f.size > 0 || is_base(&self.base, &f.path),
+                    }
             });
         if !newer {
             return Finish::No;
@@ -666,6 +686,7 @@ impl FileQueue {
         if self.current == Some(key) {
             self.current = None;
         }
+        self.release_shadows(key);
         // A finished file that is gone has nothing more to give once acknowledged.
         if self
             .files
@@ -673,6 +694,29 @@ impl FileQueue {
             .is_some_and(|f| !f.present && f.acked >= f.read)
         {
             self.files.remove(&key);
+        }
+    }
+
+    /// `of` was read to its end without being truncated, so files held back as its copies
+    /// are independent files (a backup, or rotated files that start alike): they queue now,
+    /// or wait for another live original they match, instead of waiting for the next scan.
+    fn release_shadows(&mut self, of: FileKey) {
+        let mut shadows: Vec<&TrackedFile> = self
+            .files
+            .values()
+            .filter(|f| f.status == Status::Shadow(of))
+            .collect();
+        // Oldest first: a younger one that matches an older one is held back behind it.
+        shadows.sort_by_key(|f| self.sort_key(f));
+        let shadows: Vec<FileKey> = shadows.iter().map(|f| f.key).collect();
+        for key in shadows {
+            let next = self
+                .files
+                .get(&key)
+                .and_then(|f| self.copy_source(&f.head, &f.path, key));
+            if let Some(f) = self.files.get_mut(&key) {
+                f.status = next.map_or(Status::Active, Status::Shadow);
+            }
         }
     }
 
@@ -942,6 +986,73 @@ mod tests {
             entry("/l/a.log", 2, b"2026-11-21 10:00 other\n", 12),
         ]);
         assert_eq!(q.ordered().len(), 2, "diverged: shipped as its own file");
+    }
+
+    #[test]
+    fn a_new_base_file_with_the_same_long_header_is_not_held_back() {
+        // A CSV header longer than the fingerprint: every file starts with the same 256 bytes.
+        let header = [b'h'; 300];
+        let old = [&header[..], b"\nrow 1\n"].concat();
+        let new = [&header[..], b"\nrow 2\n"].concat();
+        let mut q = q().with_base(Some(PathBuf::from("/l/a.log")));
+        q.reconcile(vec![entry("/l/a.log", 1, &old, 10)]);
+        let cur = q.current().expect("current");
+        q.get_mut(cur).expect("f").read = 150;
+        // renamed away mid-read (brokers slow), and the application starts a new base file
+        q.reconcile(vec![
+            entry("/l/a.log.1", 1, &old, 10),
+            entry("/l/a.log", 2, &new, 20),
+        ]);
+        assert_eq!(
+            shipping_order(&q),
+            vec![("/l/a.log.1".to_string(), 0), ("/l/a.log".to_string(), 0)]
+        );
+        q.get_mut(cur).expect("f").read = old.len() as u64;
+        assert_eq!(
+            q.can_finish(cur, t(100)),
+            Finish::Now,
+            "the new base counts"
+        );
+        q.finish(cur);
+        assert_eq!(q.current().map(|k| path_of(&q, k)), Some("/l/a.log".into()));
+    }
+
+    #[test]
+    fn identical_rotated_files_ship_in_order_without_waiting_for_a_scan() {
+        // Byte-identical files (no base path): each later one looks like a copy of an earlier
+        // live one, and is released the moment that one is read to its end.
+        let body = b"same\n";
+        let mut q = q();
+        q.reconcile(vec![
+            entry("/l/a.log.3", 3, body, 30),
+            entry("/l/a.log.2", 2, body, 20),
+            entry("/l/a.log.1", 1, body, 10),
+        ]);
+        assert_eq!(q.ordered().len(), 1, "two held back as copies");
+        let first = q.current().expect("current");
+        q.get_mut(first).expect("f").read = body.len() as u64;
+        // a copy that was written a moment ago may be a copytruncate in progress
+        q.reconcile(vec![
+            entry("/l/a.log.3", 3, body, 30),
+            entry("/l/a.log.2", 2, body, 20),
+            entry("/l/a.log.1", 1, body, 10),
+            entry("/l/a.log.0", 4, body, 40),
+        ]);
+        q.get_mut(first).expect("f").read = 0;
+        assert_eq!(q.can_finish(first, t(22)), Finish::No);
+        let mut shipped = Vec::new();
+        while let Some(cur) = q.current() {
+            shipped.push(path_of(&q, cur));
+            q.get_mut(cur).expect("f").read = body.len() as u64;
+            match q.can_finish(cur, t(1000)) {
+                Finish::Now => q.finish(cur),
+                _ => break,
+            }
+        }
+        assert_eq!(
+            shipped,
+            vec!["/l/a.log.1", "/l/a.log.2", "/l/a.log.3", "/l/a.log.0"]
+        );
     }
 
     #[test]

@@ -96,15 +96,26 @@ pub struct SectionContext {
 impl SectionContext {
     /// Report the pending run of successful deliveries.
     fn flush_run(&self) {
-        let run = self.run.lock().ok().and_then(|mut r| r.take());
+        let run = self.lock_run().take();
         if let Some((seq, count)) = run {
-            // The receiver is gone only when the section stopped; nothing is left to track.
-            let _ = self.reports.send(Report {
-                seq,
-                count,
-                result: Ok(()),
-            });
+            self.send_run(seq, count);
         }
+    }
+
+    /// The pending run; a panic elsewhere while holding it leaves valid data (a plain pair).
+    fn lock_run(&self) -> std::sync::MutexGuard<'_, Option<(u64, u64)>> {
+        self.run
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn send_run(&self, seq: u64, count: u64) {
+        // The receiver is gone only when the section stopped; nothing is left to track.
+        let _ = self.reports.send(Report {
+            seq,
+            count,
+            result: Ok(()),
+        });
     }
 }
 
@@ -153,20 +164,16 @@ impl ProducerContext for SectionContext {
                 if self.link.down.load(Ordering::Relaxed) {
                     self.link.mark_up();
                 }
-                let extended = match self.run.lock() {
-                    Ok(mut run) => match *run {
-                        Some((first, n)) if first + n == seq => {
-                            *run = Some((first, n + 1));
-                            true
-                        }
-                        _ => false,
-                    },
-                    Err(_) => false,
-                };
-                if !extended {
-                    self.flush_run();
-                    if let Ok(mut run) = self.run.lock() {
+                // One critical section per report: a second poller (librdkafka's flush on
+                // drop) can never overwrite a run the other has not sent yet.
+                let mut run = self.lock_run();
+                match *run {
+                    Some((first, n)) if first + n == seq => *run = Some((first, n + 1)),
+                    prev => {
                         *run = Some((seq, 1));
+                        if let Some((first, count)) = prev {
+                            self.send_run(first, count);
+                        }
                     }
                 }
             }
