@@ -178,3 +178,50 @@ async fn same_inode_new_content_starts_at_zero() {
     agent.stop().await;
     assert_lines(&got, &expected);
 }
+
+/// Files that start with the same header longer than the fingerprint (a wide CSV header):
+/// each new base file looks, by its first bytes, like a copy of the file just rotated away,
+/// which is still being shipped. It must not be held back as one (it used to wait forever,
+/// and so did the rotated file, which had no newer file to finish beside).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotated_files_with_the_same_long_header_all_ship_in_order() {
+    init_logs();
+    let mock = mock_cluster("hdr");
+    let d = dirs();
+    let base = d.logs.join("access.log");
+    let header = format!(
+        "time,{}",
+        (0..40)
+            .map(|i| format!("column_{i:02}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    assert!(header.len() > 300);
+    // Brokers down: every rotated file is still unshipped when the next base file appears.
+    brokers(&mock, false);
+    let agent = start_agent(config(&d, &mock.bootstrap_servers(), "hdr", "")).await;
+    let mut expected = Vec::new();
+    for round in 0..3 {
+        let mut ls = vec![header.clone()];
+        ls.extend(lines(&format!("h{round}"), 0..50));
+        append(&base, &ls);
+        expected.extend(ls);
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        if round < 2 {
+            std::fs::rename(&base, d.logs.join(format!("access.log.{}", round + 1)))
+                .expect("rename");
+            tokio::time::sleep(Duration::from_millis(30)).await;
+        }
+    }
+    brokers(&mock, true);
+    // read_topic counts distinct lines; the header repeats once per file.
+    let distinct = expected.iter().collect::<std::collections::HashSet<_>>();
+    let got = as_strings(&read_topic(
+        &mock.bootstrap_servers(),
+        "hdr",
+        distinct.len(),
+        T,
+    ));
+    agent.stop().await;
+    assert_lines(&got, &expected);
+}
