@@ -8,6 +8,7 @@
 #   WORK=DIR      scratch directory (default: a new /var/tmp/logferry-bench-*; needs ~1 GB)
 #   OUT=FILE      raw results as JSON (default: $WORK/results.json)
 #   LOGFERRY_BIN=PATH  run this logferry binary instead of the one built (before/after figures)
+#   CONTENDERS=a,b  scenarios 1-2: only these (lf-sync lf-async lf-sync-defaults kcat rsyslog rsyslog-name)
 #
 # On a fresh Debian machine (as root) it installs what is missing (kcat, rsyslog,
 # rsyslog-kafka, strace, python3, time), builds logferry and the bench helpers in release

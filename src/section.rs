@@ -25,9 +25,12 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-/// Lines in flight in async mode, and bytes in flight in either mode.
-const ASYNC_WINDOW_LINES: usize = 100_000;
-const WINDOW_BYTES: u64 = 32 * 1024 * 1024;
+/// Lines in flight in async mode (at least two full batches, so one fills while the other is
+/// acknowledged), and bytes in flight in either mode. Each line in flight costs its copy in
+/// librdkafka plus ~200 bytes of bookkeeping: 100,000 lines kept 50-80 MB resident for no
+/// measurable throughput over 20,000 (bench/RESULTS.md, scenario 1).
+const ASYNC_WINDOW_LINES: usize = 20_000;
+const WINDOW_BYTES: u64 = 16 * 1024 * 1024;
 const READ_BUFFER: usize = 256 * 1024;
 const RETRY_MIN: Duration = Duration::from_millis(500);
 const RETRY_MAX: Duration = Duration::from_secs(30);
@@ -385,7 +388,9 @@ impl Section {
             return false;
         }
         match self.cfg.producer_type {
-            ProducerType::Async => self.inflight.len() < ASYNC_WINDOW_LINES,
+            ProducerType::Async => {
+                self.inflight.len() < ASYNC_WINDOW_LINES.max(2 * self.cfg.sender_batch_num_messages)
+            }
             ProducerType::Sync => {
                 if self.outstanding == 0 && self.batch_lines > 0 && self.batch_sealed() {
                     self.batch_lines = 0;
