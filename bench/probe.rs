@@ -41,6 +41,10 @@ fn consumer(brokers: &str) -> BaseConsumer {
         .set("fetch.wait.max.ms", "10")
         .set("fetch.min.bytes", "1")
         .set("fetch.error.backoff.ms", "10")
+        // Scenario 6 restarts the broker: the probe must see it within 100 ms, not after
+        // librdkafka's default reconnect backoff (up to 10 s), or it times the probe.
+        .set("reconnect.backoff.ms", "20")
+        .set("reconnect.backoff.max.ms", "100")
         .set("log_level", "3")
         .create()
         .unwrap_or_else(|e| {
