@@ -428,7 +428,7 @@ impl Section {
             let Some(reader) = self.reader.as_ref() else {
                 return Stall::Idle;
             };
-            match self.framer.next(&reader.buf, reader.pos, reader.base) {
+            match self.framer.next(reader.data(), reader.pos, reader.base) {
                 Some(frame) => {
                     if let Err(stall) = self.send_frame(key, frame) {
                         return stall;
@@ -578,7 +578,7 @@ impl Section {
                 } else {
                     self.reader
                         .as_ref()
-                        .and_then(|r| self.framer.finish(&r.buf, r.pos, r.base))
+                        .and_then(|r| self.framer.finish(r.data(), r.pos, r.base))
                 };
                 if let Some(frame) = partial {
                     if let Err(stall) = self.send_frame(key, frame) {
@@ -598,7 +598,7 @@ impl Section {
         let Some(reader) = self.reader.as_ref() else {
             return Err(Stall::Idle);
         };
-        let line = &reader.buf[frame.start..frame.start + frame.len];
+        let line = &reader.data()[frame.start..frame.start + frame.len];
         let seq = self.next_seq;
         let path = if self.cfg.headers {
             reader.path.to_string_lossy()
