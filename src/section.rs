@@ -676,18 +676,14 @@ impl Section {
     }
 
     fn on_report(&mut self, r: Report) {
-        if r.count > 1 {
-            // A run of successful deliveries (failures come one line at a time).
-            for seq in r.seq..r.seq + r.count {
-                self.on_report(Report {
-                    seq,
-                    count: 1,
-                    result: Ok(()),
-                });
-            }
-            return;
+        // A run of successful deliveries, or one failure.
+        for seq in r.seq..r.seq + r.count {
+            self.on_delivery(seq, &r.result);
         }
-        let Some(idx) = r.seq.checked_sub(self.base_seq).map(|i| i as usize) else {
+    }
+
+    fn on_delivery(&mut self, seq: u64, result: &Result<(), rdkafka::error::KafkaError>) {
+        let Some(idx) = seq.checked_sub(self.base_seq).map(|i| i as usize) else {
             return;
         };
         let Some(p) = self.inflight.get_mut(idx) else {
@@ -698,9 +694,9 @@ impl Section {
         }
         self.outstanding -= 1;
         self.inflight_bytes -= p.len as u64;
-        match r.result {
+        match result {
             Ok(()) => p.state = State::Done,
-            Err(e) => match classify(&e) {
+            Err(e) => match classify(e) {
                 FailureKind::Rejected => {
                     p.state = State::Done;
                     let (key, len) = (p.key, p.len);
@@ -715,7 +711,7 @@ impl Section {
                 }
                 FailureKind::Retry => {
                     p.state = State::Failed;
-                    self.fail(&e);
+                    self.fail(e);
                 }
             },
         }
