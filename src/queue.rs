@@ -648,10 +648,11 @@ impl FileQueue {
         // become current and be read from 0 before it is recognised as a copy.
         // The live base file counts even when empty: after a copytruncate the copy is done
         // once idle, whether or not the application wrote to the truncated base yet.
-        // A file held back as a copy of this one counts only once it is idle, complete (as long
-        // as this one) and this one is not the live base: then it is an identical file in its
-        // own right (or a finished backup), not a copytruncate in progress, and it must not
-        // keep this file, and itself, from ever finishing.
+        // A file held back as a copy of this one counts once it cannot be a copytruncate in
+        // progress: this one is not the live base, and the copy grew past it (the next file of
+        // an application whose files start with the same long header) or is idle and complete
+        // (an identical file, or a finished backup). Otherwise it would keep this file, and
+        // itself, from ever finishing.
         let cur_is_base = is_base(&self.base, &cur.path);
         let newer = !cur.present
             || self.files.values().any(|f| {
@@ -661,8 +662,8 @@ impl FileQueue {
                         Status::Shadow(of) => {
                             of == key
                                 && !cur_is_base
-                                && f.size >= cur.size
-                                && now >= f.mtime + self.rotate_wait
+                                && (f.size > cur.size
+                                    || f.size == cur.size && now >= f.mtime + self.rotate_wait)
                         }
                         _ => f.size > 0 || is_base(&self.base, &f.path),
                     }
@@ -1015,6 +1016,37 @@ mod tests {
         );
         q.finish(cur);
         assert_eq!(q.current().map(|k| path_of(&q, k)), Some("/l/a.log".into()));
+    }
+
+    #[test]
+    fn without_a_base_path_a_new_file_with_the_same_long_header_ships_once_it_outgrows_the_old() {
+        // Date-named files, no base_log_fullpath, every file starts with the same 300 bytes.
+        let header = [b'h'; 300];
+        let old = [&header[..], b"\nrow 1\n"].concat();
+        let mut q = q();
+        q.reconcile(vec![entry("/l/a-01.log", 1, &old, 10)]);
+        let cur = q.current().expect("current");
+        q.get_mut(cur).expect("f").read = old.len() as u64;
+        // The application's next file, still being written: looks like a copy at first...
+        let short = [&header[..], b"\nr"].concat();
+        q.reconcile(vec![
+            entry("/l/a-01.log", 1, &old, 10),
+            entry("/l/a-02.log", 2, &short, 20),
+        ]);
+        assert_eq!(q.ordered().len(), 1, "held back while it may be a copy");
+        assert_eq!(q.can_finish(cur, t(21)), Finish::No);
+        // ...and is not one once it is longer than its supposed original.
+        let longer = [&header[..], b"\nrow 2 is longer\n"].concat();
+        q.reconcile(vec![
+            entry("/l/a-01.log", 1, &old, 10),
+            entry("/l/a-02.log", 2, &longer, 22),
+        ]);
+        assert_eq!(q.can_finish(cur, t(22)), Finish::Now);
+        q.finish(cur);
+        assert_eq!(
+            q.current().map(|k| path_of(&q, k)),
+            Some("/l/a-02.log".into())
+        );
     }
 
     #[test]
