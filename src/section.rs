@@ -236,10 +236,8 @@ impl Section {
                 _ = metrics_tick.tick() => self.observe(),
                 // Only armed while there is something to write: an idle section sleeps.
                 _ = cp_tick.tick(), if self.dirty => {
-                    if self.dirty {
-                        self.dirty = false;
-                        let _ = cp_tx.send(Some(self.snapshot()));
-                    }
+                    self.dirty = false;
+                    let _ = cp_tx.send(Some(self.snapshot()));
                 }
                 _ = sleep_until_opt(deadline) => {
                     self.hold_until = self.hold_until.filter(|t| *t > Instant::now());

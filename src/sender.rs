@@ -200,16 +200,6 @@ struct Poller {
     thread: Option<JoinHandle<()>>,
 }
 
-/// librdkafka's main queue handle and the boxed thread handle its callback unparks.
-struct MainQueue {
-    queue: *mut rdsys::rd_kafka_queue_t,
-    waker: *mut std::thread::Thread,
-}
-
-// SAFETY: the queue handle is thread-safe in librdkafka; the boxed `Thread` is only read by
-// the callback and freed after the callback is disabled.
-unsafe impl Send for MainQueue {}
-
 /// Called by librdkafka, with the queue locked, whenever an op is enqueued: only unparks.
 unsafe extern "C" fn wake_poller(_rk: *mut rdsys::rd_kafka_t, opaque: *mut std::ffi::c_void) {
     // SAFETY: `opaque` is the `Box<Thread>` leaked in `Poller::start`, freed only after
@@ -225,22 +215,20 @@ impl Poller {
             .name("rdk:poller".into())
             .spawn(move || {
                 // SAFETY: the client outlives this thread (it holds an Arc to the producer).
-                let q = MainQueue {
-                    queue: unsafe {
-                        rdsys::rd_kafka_queue_get_main(producer.client().native_ptr())
-                    },
-                    waker: Box::into_raw(Box::new(std::thread::current())),
-                };
+                let queue =
+                    unsafe { rdsys::rd_kafka_queue_get_main(producer.client().native_ptr()) };
+                // Freed below, after the callback that reads it is disabled.
+                let waker = Box::into_raw(Box::new(std::thread::current()));
                 unsafe {
                     rdsys::rd_kafka_queue_cb_event_enable(
-                        q.queue,
+                        queue,
                         Some(wake_poller),
-                        q.waker as *mut std::ffi::c_void,
+                        waker as *mut std::ffi::c_void,
                     )
                 };
                 while !s.load(Ordering::Acquire) {
                     // One op per zero-timeout poll; a delivery report op carries a whole batch.
-                    while unsafe { rdsys::rd_kafka_queue_length(q.queue) } > 0 {
+                    while unsafe { rdsys::rd_kafka_queue_length(queue) } > 0 {
                         producer.poll(Duration::ZERO);
                         producer.context().flush_run();
                     }
@@ -249,9 +237,9 @@ impl Poller {
                     std::thread::park_timeout(Duration::from_secs(1));
                 }
                 unsafe {
-                    rdsys::rd_kafka_queue_cb_event_enable(q.queue, None, std::ptr::null_mut());
-                    rdsys::rd_kafka_queue_destroy(q.queue);
-                    drop(Box::from_raw(q.waker));
+                    rdsys::rd_kafka_queue_cb_event_enable(queue, None, std::ptr::null_mut());
+                    rdsys::rd_kafka_queue_destroy(queue);
+                    drop(Box::from_raw(waker));
                 }
             })?;
         Ok(Poller {
