@@ -1,5 +1,5 @@
 //! Generates the man pages and shell completions that the .deb ships, from the clap
-//! definitions in `logferry::cli`, so they never drift from `logferry --help`.
+//! definitions in `logferry::commands::cli`, so they never drift from `logferry --help`.
 //!
 //! `cargo run --release --example logferry-gen -- OUT_DIR` writes:
 //!   OUT_DIR/man/logferry.1, logferry-run.1, logferry-check.1, logferry-broker.1
@@ -9,7 +9,7 @@
 
 use clap::CommandFactory;
 use clap_complete::Shell;
-use logferry::cli::Cli;
+use logferry::commands::cli::Cli;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 

@@ -7,7 +7,7 @@
 
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
-use logferry_fuzz::broker::{self, codec, BrokerConfig, BrokerHandle, Flush};
+use logferry_broker::{self as broker, codec, BrokerConfig, BrokerHandle, Flush};
 use std::sync::OnceLock;
 use std::time::Duration;
 

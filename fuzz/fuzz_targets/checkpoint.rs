@@ -5,7 +5,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use logferry_fuzz::checkpoint::{parse_bytes, CheckpointError, VERSION};
+use logferry::agent::checkpoint::{parse_bytes, CheckpointError, VERSION};
 use std::path::Path;
 
 fuzz_target!(|data: &[u8]| {

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use logferry_fuzz::config::Config;
+use logferry::config::Config;
 use std::path::Path;
 
 fuzz_target!(|data: &[u8]| {

@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use logferry_fuzz::framing::LineFramer;
+use logferry::agent::framing::LineFramer;
 
 fuzz_target!(|data: &[u8]| {
     if data.len() < 3 {

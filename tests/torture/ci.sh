@@ -4,8 +4,8 @@
 # and each fuzz target for a fixed time. Long forms:
 #   bench/soak.sh 1000                       # soak rounds
 #   FUZZ_SECONDS=300 tests/torture/ci.sh     # longer fuzzing
-#   LOGFERRY_MODEL_CASES=200 cargo test --release --test model
-#   LOGFERRY_BIG_FILE_GIB=10 cargo test --release --test limits
+#   LOGFERRY_MODEL_CASES=200 cargo test --release --test agent model::
+#   LOGFERRY_BIG_FILE_GIB=10 cargo test --release --test agent limits::
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SOAK_ROUNDS="${SOAK_ROUNDS:-50}"

@@ -1,0 +1,18 @@
+//! FindCoordinator (10): this node coordinates every group; transactions are unsupported.
+
+use super::{code, str_bytes, Ctx};
+use crate::state::NODE_ID;
+use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
+
+pub fn handle(ctx: &Ctx<'_>, req: FindCoordinatorRequest) -> FindCoordinatorResponse {
+    let resp = FindCoordinatorResponse::default();
+    if req.key_type != 0 {
+        return resp
+            .with_error_code(code::COORDINATOR_NOT_AVAILABLE)
+            .with_node_id(BrokerId(-1))
+            .with_port(-1);
+    }
+    resp.with_node_id(BrokerId(NODE_ID))
+        .with_host(str_bytes(&ctx.broker.host))
+        .with_port(ctx.broker.port)
+}

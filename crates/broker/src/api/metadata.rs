@@ -1,0 +1,81 @@
+//! Metadata (3): this node leads every partition with leader epoch 0; unknown topics are
+//! auto-created when the request allows it.
+
+use super::{code, str_bytes, Ctx};
+use crate::state::{CLUSTER_ID, NODE_ID};
+use crate::topics::{Topic, TopicError};
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
+
+pub fn handle(ctx: &Ctx<'_>, req: MetadataRequest) -> MetadataResponse {
+    let b = ctx.broker;
+    // v0: an empty list means all topics; v1+: null means all, empty means none.
+    let requested: Option<Vec<String>> = match req.topics {
+        None => None,
+        Some(t) if t.is_empty() && ctx.version == 0 => None,
+        Some(t) => Some(
+            t.into_iter()
+                .filter_map(|t| t.name.map(|n| n.0.to_string()))
+                .collect(),
+        ),
+    };
+    let auto_create = ctx.version < 4 || req.allow_auto_topic_creation;
+    let topics = match requested {
+        None => b.topics.all().iter().map(|t| describe(t)).collect(),
+        Some(names) => names
+            .into_iter()
+            .map(|name| {
+                let found = if auto_create {
+                    b.topics.get_or_create(&name).map(Some)
+                } else {
+                    Ok(b.topics.get(&name))
+                };
+                match found {
+                    Ok(Some(t)) => describe(&t),
+                    Ok(None) => error_topic(&name, code::UNKNOWN_TOPIC_OR_PARTITION),
+                    Err(TopicError::InvalidName(_)) => {
+                        error_topic(&name, code::INVALID_TOPIC_EXCEPTION)
+                    }
+                    Err(e) => {
+                        tracing::error!(topic = %name, error = %e, "auto-create failed");
+                        error_topic(&name, code::KAFKA_STORAGE_ERROR)
+                    }
+                }
+            })
+            .collect(),
+    };
+    MetadataResponse::default()
+        .with_brokers(vec![MetadataResponseBroker::default()
+            .with_node_id(BrokerId(NODE_ID))
+            .with_host(str_bytes(&b.host))
+            .with_port(b.port)])
+        .with_cluster_id(Some(str_bytes(CLUSTER_ID)))
+        .with_controller_id(BrokerId(NODE_ID))
+        .with_topics(topics)
+}
+
+fn error_topic(name: &str, error: i16) -> MetadataResponseTopic {
+    MetadataResponseTopic::default()
+        .with_error_code(error)
+        .with_name(Some(TopicName(str_bytes(name))))
+}
+
+fn describe(t: &Topic) -> MetadataResponseTopic {
+    MetadataResponseTopic::default()
+        .with_name(Some(TopicName(str_bytes(&t.name))))
+        .with_partitions(
+            t.partitions
+                .iter()
+                .map(|p| {
+                    MetadataResponsePartition::default()
+                        .with_partition_index(p.index)
+                        .with_leader_id(BrokerId(NODE_ID))
+                        .with_leader_epoch(0)
+                        .with_replica_nodes(vec![BrokerId(NODE_ID)])
+                        .with_isr_nodes(vec![BrokerId(NODE_ID)])
+                })
+                .collect(),
+        )
+}

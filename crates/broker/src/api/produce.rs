@@ -1,0 +1,129 @@
+//! Produce (0): validate and append each partition's batches in request order, then answer
+//! once the appended data is durable (`flush = "ack"`), or at once (`flush = N ms`). acks=0
+//! gets no response at all.
+
+use super::{code, Ctx, Reply};
+use crate::log::batch::BatchError;
+use crate::log::producer_state::SeqError;
+use crate::log::AppendError;
+use crate::partition::wait_flushed;
+use crate::topics::TopicError;
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse, ResponseKind};
+use tokio::sync::watch;
+
+fn error_code(e: &AppendError) -> i16 {
+    match e {
+        AppendError::InvalidBatch(BatchError::BadMagic(_)) => code::UNSUPPORTED_FOR_MESSAGE_FORMAT,
+        AppendError::InvalidBatch(_) => code::CORRUPT_MESSAGE,
+        AppendError::Sequence(SeqError::OutOfOrder { .. }) => code::OUT_OF_ORDER_SEQUENCE_NUMBER,
+        AppendError::Sequence(SeqError::InvalidEpoch { .. }) => code::INVALID_PRODUCER_EPOCH,
+        AppendError::Unsupported(_) => code::INVALID_RECORD,
+        AppendError::Storage(_) => code::KAFKA_STORAGE_ERROR,
+    }
+}
+
+/// A partition response waiting for its data to become durable.
+struct Pending {
+    topic: usize,
+    partition: usize,
+    rx: watch::Receiver<crate::partition::FlushState>,
+    end: i64,
+}
+
+pub fn handle(ctx: &Ctx<'_>, req: ProduceRequest) -> Reply {
+    let b = ctx.broker;
+    let mut topics = Vec::with_capacity(req.topic_data.len());
+    let mut pending = Vec::new();
+    for (ti, td) in req.topic_data.into_iter().enumerate() {
+        let name = td.name.0.to_string();
+        let topic = if !matches!(req.acks, -1..=1) {
+            Err(code::INVALID_REQUIRED_ACKS)
+        } else if req
+            .transactional_id
+            .as_ref()
+            .is_some_and(|t| !t.0.is_empty())
+        {
+            // No transaction coordinator here.
+            Err(code::TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
+        } else {
+            b.topics.get_or_create(&name).map_err(|e| match e {
+                TopicError::InvalidName(_) => code::INVALID_TOPIC_EXCEPTION,
+                e => {
+                    tracing::error!(topic = %name, error = %e, "auto-create failed");
+                    code::KAFKA_STORAGE_ERROR
+                }
+            })
+        };
+        let mut parts = Vec::with_capacity(td.partition_data.len());
+        for (pi, pd) in td.partition_data.into_iter().enumerate() {
+            let mut resp = PartitionProduceResponse::default()
+                .with_index(pd.index)
+                .with_base_offset(-1)
+                .with_log_append_time_ms(-1)
+                .with_log_start_offset(-1);
+            let partition = match &topic {
+                Err(c) => Err(*c),
+                Ok(t) => t
+                    .partition(pd.index)
+                    .cloned()
+                    .ok_or(code::UNKNOWN_TOPIC_OR_PARTITION),
+            };
+            match partition {
+                Err(c) => resp.error_code = c,
+                Ok(p) => {
+                    // Copy out of the shared request buffer: offsets are patched in place.
+                    let mut records = pd.records.map(|r| r.to_vec()).unwrap_or_default();
+                    match p.append(&mut records) {
+                        Ok(a) => {
+                            b.metrics.appended(
+                                &name,
+                                pd.index,
+                                a.end_offset - a.base_offset,
+                                records.len(),
+                            );
+                            b.flusher.mark_dirty(&p);
+                            resp.base_offset = a.base_offset;
+                            resp.log_start_offset = p.offsets().0;
+                            pending.push(Pending {
+                                topic: ti,
+                                partition: pi,
+                                rx: p.subscribe(),
+                                end: a.end_offset,
+                            });
+                        }
+                        Err(e) => {
+                            tracing::debug!(topic = %name, partition = pd.index, error = %e,
+                                "produce rejected");
+                            resp.error_code = error_code(&e);
+                        }
+                    }
+                }
+            }
+            parts.push(resp);
+        }
+        topics.push(
+            TopicProduceResponse::default()
+                .with_name(td.name)
+                .with_partition_responses(parts),
+        );
+    }
+    if req.acks == 0 {
+        return Reply::Nothing;
+    }
+    let response = ProduceResponse::default().with_responses(topics);
+    if !b.acks_wait_for_flush() || pending.is_empty() {
+        return Reply::Now(Box::new(ResponseKind::Produce(response)));
+    }
+    Reply::Later(Box::pin(async move {
+        let mut response = response;
+        for p in pending {
+            if !wait_flushed(p.rx, p.end).await {
+                let r = &mut response.responses[p.topic].partition_responses[p.partition];
+                r.error_code = code::KAFKA_STORAGE_ERROR;
+                r.base_offset = -1;
+            }
+        }
+        ResponseKind::Produce(response)
+    }))
+}

@@ -1,0 +1,336 @@
+//! The bundled single-node Kafka-compatible broker. It knows nothing about log files.
+//!
+//! Layout: `server` (accept loop, per-connection ordered handling) → `codec` (framing via the
+//! kafka-protocol crate) → `api/*` (one module per Kafka API) → `topics`/`partition`/`log`
+//! (segments, index, recovery, retention), `flusher` (group-committed fdatasync, high
+//! watermark), `group` (consumer group coordinator), `offsets` (committed offsets),
+//! `producer_ids` (idempotent producer ids, unique across restarts).
+
+pub mod api;
+pub mod codec;
+pub mod config;
+pub mod flusher;
+pub mod group;
+pub mod log;
+pub mod metrics;
+pub mod offsets;
+pub mod partition;
+pub mod producer_ids;
+pub mod server;
+pub mod state;
+pub mod topics;
+
+pub use config::{BrokerConfig, Flush};
+
+use log::{fsync_dir, LogError, LogOptions};
+use state::Broker;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// Present in the data dir only while the broker is stopped after a clean shutdown.
+const CLEAN_SHUTDOWN_MARKER: &str = ".clean-shutdown";
+const LOCK_FILE: &str = ".lock";
+/// How often retention runs.
+const RETENTION_INTERVAL: Duration = Duration::from_secs(5);
+/// How often group sessions are checked for expiry.
+const SESSION_CHECK_INTERVAL: Duration = Duration::from_millis(200);
+
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    #[error("bind {addr}: {source}")]
+    Bind {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("data dir {}: {source}", path.display())]
+    DataDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("data dir {} is in use by another broker (lock {} held)", path.display(), LOCK_FILE)]
+    Locked { path: PathBuf },
+    #[error("storage: {0}")]
+    Storage(#[from] LogError),
+    #[error("invalid advertised listener {0:?} (want host:port)")]
+    AdvertisedListener(String),
+    #[error("start flusher thread: {0}")]
+    Thread(#[source] std::io::Error),
+    #[error("shutdown task failed: {0}")]
+    Task(String),
+}
+
+/// A running broker.
+///
+/// Call [`BrokerHandle::shutdown`] to stop it cleanly. Dropping the handle also stops the
+/// accept loop and connections (they watch the shutdown channel), but skips the final flush
+/// and the clean-shutdown marker, so the next start runs a full recovery — like a crash.
+pub struct BrokerHandle {
+    local_addr: SocketAddr,
+    bootstrap: String,
+    data_dir: PathBuf,
+    broker: Arc<Broker>,
+    shutdown_tx: watch::Sender<bool>,
+    accept: JoinHandle<()>,
+    background: Vec<JoinHandle<()>>,
+    /// Held (flock'ed) for the broker's lifetime.
+    _lock: logferry_fsutil::DirLock,
+}
+
+/// Binds, recovers storage, and returns once the listener accepts connections.
+pub async fn start(
+    cfg: BrokerConfig,
+    data_dir: std::path::PathBuf,
+) -> Result<BrokerHandle, BrokerError> {
+    let lock = match logferry_fsutil::DirLock::acquire(&data_dir, LOCK_FILE, false) {
+        Ok(l) => l,
+        Err(logferry_fsutil::LockError::Busy { .. }) => {
+            return Err(BrokerError::Locked {
+                path: data_dir.clone(),
+            })
+        }
+        Err(logferry_fsutil::LockError::Io { path, source }) => {
+            return Err(BrokerError::DataDir { path, source })
+        }
+    };
+
+    let listener = TcpListener::bind(&cfg.listen)
+        .await
+        .map_err(|source| BrokerError::Bind {
+            addr: cfg.listen.clone(),
+            source,
+        })?;
+    let local_addr = listener.local_addr().map_err(|source| BrokerError::Bind {
+        addr: cfg.listen.clone(),
+        source,
+    })?;
+    let advertised = match &cfg.advertised_listener {
+        Some(a) => a.clone(),
+        None => local_addr.to_string(),
+    };
+    let (host, port) = parse_host_port(&advertised)?;
+
+    // Storage recovery is blocking file I/O: keep it off the async workers.
+    let dir = data_dir.clone();
+    let c = cfg.clone();
+    let storage = tokio::task::spawn_blocking(move || open_storage(&dir, &c))
+        .await
+        .map_err(|e| BrokerError::Task(e.to_string()))??;
+
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let data_version = watch::Sender::new(0u64);
+    let flusher =
+        flusher::Flusher::start(cfg.flush, data_version.clone()).map_err(BrokerError::Thread)?;
+    let groups =
+        group::Coordinator::new(Duration::from_millis(cfg.group_initial_rebalance_delay_ms));
+    let broker = Arc::new(Broker {
+        max_batch_bytes: cfg.max_request_bytes,
+        cfg,
+        host,
+        port,
+        topics: storage.topics,
+        groups,
+        offsets: Arc::new(storage.offsets),
+        producer_ids: Arc::new(storage.producer_ids),
+        flusher,
+        data_version,
+        shutdown: shutdown_rx.clone(),
+        metrics: metrics::BrokerMetrics::default(),
+    });
+    let background = vec![
+        tokio::spawn(session_loop(broker.clone(), shutdown_rx.clone())),
+        tokio::spawn(retention_loop(broker.clone(), shutdown_rx.clone())),
+    ];
+    let accept = tokio::spawn(server::accept_loop(listener, broker.clone(), shutdown_rx));
+    tracing::info!(data_dir = %data_dir.display(), advertised = %advertised,
+        "listening on {local_addr}");
+    Ok(BrokerHandle {
+        local_addr,
+        bootstrap: advertised,
+        data_dir,
+        broker,
+        shutdown_tx,
+        accept,
+        background,
+        _lock: lock,
+    })
+}
+
+struct Storage {
+    topics: topics::Topics,
+    offsets: offsets::OffsetStore,
+    producer_ids: producer_ids::ProducerIds,
+}
+
+fn open_storage(dir: &Path, cfg: &BrokerConfig) -> Result<Storage, BrokerError> {
+    let marker = dir.join(CLEAN_SHUTDOWN_MARKER);
+    let clean = marker.exists();
+    if !clean {
+        tracing::info!(data_dir = %dir.display(), "no clean-shutdown marker: verifying logs past their recovery points");
+    }
+    let opts = LogOptions {
+        // Index positions are u32; keep segments well inside that.
+        segment_bytes: cfg.segment_bytes.clamp(1024, 1 << 31),
+        max_batch_bytes: cfg.max_request_bytes,
+    };
+    let default_partitions = cfg.num_partitions.clamp(1, topics::MAX_PARTITIONS as u32) as i32;
+    let topics = topics::Topics::load(dir, opts, default_partitions, clean)?;
+    let offsets = offsets::OffsetStore::open(dir)?;
+    let producer_ids = producer_ids::ProducerIds::open(dir)?;
+    // From here on the data may change: a crash must lead to a full recovery.
+    if clean {
+        std::fs::remove_file(&marker).map_err(|e| LogError::io("remove marker", &marker, e))?;
+        fsync_dir(dir)?;
+    }
+    Ok(Storage {
+        topics,
+        offsets,
+        producer_ids,
+    })
+}
+
+fn parse_host_port(s: &str) -> Result<(String, i32), BrokerError> {
+    let bad = || BrokerError::AdvertisedListener(s.to_string());
+    let (host, port) = s.rsplit_once(':').ok_or_else(bad)?;
+    let port: u16 = port.parse().map_err(|_| bad())?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() {
+        return Err(bad());
+    }
+    Ok((host.to_string(), i32::from(port)))
+}
+
+async fn session_loop(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(SESSION_CHECK_INTERVAL);
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = tick.tick() => broker.groups.expire_sessions(),
+        }
+    }
+}
+
+async fn retention_loop(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
+    if broker.cfg.retention_bytes.is_none() && broker.cfg.retention_ms.is_none() {
+        return;
+    }
+    let mut tick = tokio::time::interval(RETENTION_INTERVAL);
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = tick.tick() => {}
+        }
+        let b = broker.clone();
+        let r = tokio::task::spawn_blocking(move || apply_retention(&b)).await;
+        if let Err(e) = r {
+            tracing::error!(error = %e, "retention task failed");
+        }
+    }
+}
+
+fn apply_retention(b: &Broker) {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    for t in b.topics.all() {
+        for p in &t.partitions {
+            let r = p
+                .log()
+                .apply_retention(now_ms, b.cfg.retention_bytes, b.cfg.retention_ms);
+            match r {
+                Ok(deleted) => {
+                    for path in deleted {
+                        tracing::info!(path = %path.display(), "retention deleted segment");
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(topic = %t.name, partition = p.index, error = %e, "retention failed")
+                }
+            }
+        }
+    }
+}
+
+impl BrokerHandle {
+    /// Handles one request frame body (no length prefix) as a connection would, without a
+    /// socket; see [`server::handle_frame`]. For fuzzing and protocol tests.
+    pub async fn handle_frame(&self, frame: bytes::Bytes) -> Result<Option<bytes::Bytes>, String> {
+        server::handle_frame(&self.broker, frame, self.local_addr).await
+    }
+
+    pub fn local_addr(&self) -> std::net::SocketAddr {
+        self.local_addr
+    }
+
+    /// "host:port" to give to bootstrap.servers.
+    /// Register the broker's metrics (refreshed from the log at each call of `refresh`).
+    pub fn register_metrics(&self, reg: &mut prometheus_client::registry::Registry) {
+        self.broker.metrics.register(reg);
+    }
+
+    /// Read log end offsets and consumer lag into the metrics before a scrape.
+    pub fn refresh_metrics(&self) {
+        self.broker.metrics.refresh(&self.broker);
+    }
+
+    pub fn bootstrap_servers(&self) -> String {
+        self.bootstrap.clone()
+    }
+
+    /// Stops accepting, finishes in-flight requests, flushes, writes the clean-shutdown marker.
+    pub async fn shutdown(self) -> Result<(), BrokerError> {
+        let _ = self.shutdown_tx.send(true);
+        // Parked joins/syncs would otherwise hold their connections until a timeout.
+        self.broker.groups.close();
+        if let Err(e) = self.accept.await {
+            tracing::error!(error = %e, "accept loop failed");
+        }
+        for t in self.background {
+            let _ = t.await;
+        }
+        let broker = self.broker;
+        let dir = self.data_dir.clone();
+        tokio::task::spawn_blocking(move || close_storage(&broker, &dir))
+            .await
+            .map_err(|e| BrokerError::Task(e.to_string()))??;
+        tracing::info!(data_dir = %self.data_dir.display(), "broker stopped cleanly");
+        Ok(())
+    }
+}
+
+fn close_storage(broker: &Broker, dir: &Path) -> Result<(), BrokerError> {
+    broker.flusher.stop();
+    for t in broker.topics.all() {
+        for p in &t.partitions {
+            let mut log = p.log();
+            log.close()?;
+            p.publish_flushed(log.next_offset());
+        }
+    }
+    broker.offsets.sync()?;
+    let marker = dir.join(CLEAN_SHUTDOWN_MARKER);
+    std::fs::File::create(&marker)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| LogError::io("write marker", &marker, e))?;
+    fsync_dir(dir)?;
+    Ok(())
+}
+
+/// Runs a broker until `shutdown` completes, then stops it cleanly. Installs no signal
+/// handlers: the caller decides what ends it (`logferry broker` passes SIGINT/SIGTERM).
+pub async fn serve(
+    cfg: BrokerConfig,
+    data_dir: PathBuf,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), BrokerError> {
+    let handle = start(cfg, data_dir).await?;
+    shutdown.await;
+    handle.shutdown().await
+}

@@ -1,0 +1,767 @@
+//! One section's pipeline: discovery → queue → reader → framing → sender, and delivery
+//! reports → in-flight window → checkpoint. One task owns all of it, so there is no lock on
+//! the hot path.
+//!
+//! Invariants:
+//! - a file's `acked` offset moves only as [`InFlight`] allows: over the contiguous front of
+//!   lines whose delivery reports succeeded;
+//! - after a failed delivery nothing more is sent until every outstanding report is back;
+//!   then everything not acknowledged is read again, in order (at-least-once, never a gap);
+//! - memory is bounded by the in-flight window and the read buffer: when the broker is slow
+//!   or down, reading stops and the files on disk are the buffer.
+
+use crate::agent::alert::{self, Alert, AlertCommand, HealthInputs};
+use crate::agent::checkpoint::{
+    self, CheckpointError, CheckpointStore, SectionCheckpoint, VERSION,
+};
+use crate::agent::discovery::{self, DiscoveryError};
+use crate::agent::framing::{Frame, LineFramer};
+use crate::agent::inflight::{Flow, InFlight, Outcome, Reported};
+use crate::agent::queue::{FileKey, FileQueue, Finish, Notice};
+use crate::agent::reader::{ReadError, Reader};
+use crate::agent::sender::{classify, is_queue_full, FailureKind, Report, Sender, SenderError};
+use crate::agent::watcher::{DirWatcher, Wake};
+use crate::config::{OutputConfig, ProducerType, SectionConfig};
+use crate::ops::metrics::SectionMetrics;
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// Lines in flight in async mode (at least two full batches, so one fills while the other is
+/// acknowledged), and bytes in flight in either mode. Each line in flight costs its copy in
+/// librdkafka plus ~200 bytes of bookkeeping: 100,000 lines kept 50-80 MB resident for no
+/// measurable throughput over 20,000 (bench/RESULTS.md, scenario 1).
+const ASYNC_WINDOW_LINES: usize = 20_000;
+const WINDOW_BYTES: u64 = 16 * 1024 * 1024;
+const READ_BUFFER: usize = 256 * 1024;
+const RETRY_MIN: Duration = Duration::from_millis(500);
+const RETRY_MAX: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum SectionError {
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    #[error(transparent)]
+    Sender(#[from] SenderError),
+}
+
+/// Everything a section needs from the agent.
+#[derive(Clone)]
+pub struct SectionEnv {
+    pub bootstrap: String,
+    pub output: OutputConfig,
+    pub host: String,
+    pub state_dir: PathBuf,
+    pub rescan_interval: Duration,
+    pub shutdown_timeout: Duration,
+    pub watcher: Arc<DirWatcher>,
+    pub alert_command: Option<AlertCommand>,
+}
+
+/// Why pumping stopped.
+#[derive(Debug, PartialEq, Eq)]
+enum Stall {
+    /// Nothing more to read until the files change.
+    Idle,
+    /// The window is full, or a failure waits for outstanding reports.
+    Window,
+    /// librdkafka's queue is full: retry shortly.
+    QueueFull,
+}
+
+pub struct Section {
+    cfg: SectionConfig,
+    env: SectionEnv,
+    queue: FileQueue,
+    framer: LineFramer,
+    reader: Option<Reader>,
+    sender: Sender,
+    reports: mpsc::UnboundedReceiver<Report>,
+    metrics: SectionMetrics,
+    store: CheckpointStore,
+    wake: Arc<Wake>,
+    window: InFlight,
+    /// The first failed delivery since the last restart was logged.
+    failure_logged: bool,
+    retry_delay: Duration,
+    /// No sending before this (backoff after a failure, or a full local queue).
+    hold_until: Option<Instant>,
+    finish_at: Option<SystemTime>,
+    dirty: bool,
+    missing_logged: bool,
+    faults_logged: HashSet<PathBuf>,
+    /// Clock read once per pump, stamped on the lines it sends.
+    now: Instant,
+    last_progress: Instant,
+    alert: Alert,
+    checkpoint_failing: Arc<AtomicBool>,
+}
+
+impl Section {
+    /// Load the checkpoint and create the producer. Fails on a corrupt checkpoint or a
+    /// producer config librdkafka refuses.
+    pub fn new(
+        cfg: SectionConfig,
+        env: SectionEnv,
+        metrics: SectionMetrics,
+    ) -> Result<Section, SectionError> {
+        let store = CheckpointStore::new(&env.state_dir, &cfg.checkpoint_name);
+        let mut queue =
+            FileQueue::new(cfg.start_at, cfg.rotate_wait).with_base(cfg.base_log_fullpath.clone());
+        if let Some(cp) = store.load()? {
+            queue.restore(&cp.files);
+        }
+        let (sender, reports) = Sender::new(
+            &env.bootstrap,
+            &env.output,
+            &cfg,
+            &env.host,
+            metrics.clone(),
+        )?;
+        let window = InFlight::new(flow(&cfg), WINDOW_BYTES);
+        Ok(Section {
+            framer: LineFramer::new(cfg.max_line_bytes),
+            cfg,
+            env,
+            queue,
+            reader: None,
+            sender,
+            reports,
+            metrics,
+            store,
+            wake: Arc::new(Wake::default()),
+            window,
+            failure_logged: false,
+            retry_delay: RETRY_MIN,
+            hold_until: None,
+            finish_at: None,
+            dirty: false,
+            missing_logged: false,
+            faults_logged: HashSet::new(),
+            now: Instant::now(),
+            last_progress: Instant::now(),
+            alert: Alert::default(),
+            checkpoint_failing: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
+    fn buffer_cap(&self) -> usize {
+        READ_BUFFER.max(self.cfg.max_line_bytes + 1 + 64 * 1024)
+    }
+
+    /// Run until `shutdown` is cancelled; then drain (bounded) and write the final checkpoint.
+    pub async fn run(mut self, shutdown: CancellationToken) -> Result<(), SectionError> {
+        let name = self.cfg.name.clone();
+        let (cp_tx, cp_rx) = watch::channel(None::<SectionCheckpoint>);
+        let writer = tokio::spawn(checkpoint::writer(
+            self.store.clone(),
+            cp_rx,
+            self.cfg.sender_waiting_max.max(Duration::from_millis(10)),
+            name.clone(),
+            self.metrics.checkpoint_written_ms.clone(),
+            self.checkpoint_failing.clone(),
+        ));
+        self.watch_dirs();
+        self.rescan();
+        let mut rescan = tokio::time::interval(self.env.rescan_interval);
+        rescan.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut metrics_tick = tokio::time::interval(Duration::from_secs(1));
+        metrics_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut cp_tick =
+            tokio::time::interval(self.cfg.sender_waiting_max.max(Duration::from_millis(10)));
+        cp_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let wake = self.wake.clone();
+        loop {
+            let stall = self.pump();
+            let deadline = self.next_deadline(&stall);
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                r = self.reports.recv() => {
+                    if let Some(r) = r {
+                        self.on_report(r);
+                        while let Ok(r) = self.reports.try_recv() {
+                            self.on_report(r);
+                        }
+                        self.after_reports();
+                    }
+                }
+                _ = wake.notify.notified() => {
+                    if wake.take_rescan() {
+                        self.rescan();
+                    }
+                }
+                _ = rescan.tick() => {
+                    self.watch_dirs();
+                    self.rescan();
+                }
+                _ = metrics_tick.tick() => self.observe(),
+                // Only armed while there is something to write: an idle section sleeps.
+                _ = cp_tick.tick(), if self.dirty => {
+                    self.dirty = false;
+                    let _ = cp_tx.send(Some(self.snapshot()));
+                }
+                _ = sleep_until_opt(deadline) => {
+                    self.hold_until = self.hold_until.filter(|t| *t > Instant::now());
+                }
+            }
+        }
+        // Shutdown: stop reading, wait (bounded) for outstanding delivery reports.
+        self.reader = None;
+        let limit = Instant::now() + self.env.shutdown_timeout;
+        while self.window.outstanding() > 0 {
+            match tokio::time::timeout_at(limit, self.reports.recv()).await {
+                Ok(Some(r)) => {
+                    self.on_report(r);
+                    self.after_reports();
+                }
+                Ok(None) => break,
+                Err(_) => {
+                    tracing::warn!(
+                        section = %name,
+                        outstanding = self.window.outstanding(),
+                        "shutdown timeout: lines still unacknowledged will be sent again at the next start"
+                    );
+                    break;
+                }
+            }
+        }
+        let _ = cp_tx.send(Some(self.snapshot()));
+        drop(cp_tx);
+        self.env.watcher.unroute(&self.wake);
+        match writer.await {
+            Ok(r) => r.map_err(SectionError::Checkpoint)?,
+            Err(e) => tracing::error!(section = %name, "checkpoint writer failed: {e}"),
+        }
+        self.sender.purge();
+        self.metrics.retire();
+        tracing::info!(section = %name, "section stopped; final checkpoint written");
+        Ok(())
+    }
+
+    fn next_deadline(&self, stall: &Stall) -> Option<Instant> {
+        let mut d = self.hold_until;
+        if *stall == Stall::QueueFull {
+            d = Some(Instant::now() + Duration::from_millis(5));
+        }
+        if let (Stall::Idle, Some(at)) = (stall, self.finish_at) {
+            let wait = at.duration_since(SystemTime::now()).unwrap_or_default();
+            let t = Instant::now() + wait + Duration::from_millis(1);
+            d = Some(d.map_or(t, |x| x.min(t)));
+        }
+        if let Some(t) = self.window.batch_deadline() {
+            d = Some(d.map_or(t, |x| x.min(t)));
+        }
+        d
+    }
+
+    fn watch_dirs(&mut self) {
+        let mut dirs = vec![self.cfg.log_base_path.clone()];
+        if let Some(parent) = self.cfg.base_log_fullpath.as_ref().and_then(|p| p.parent()) {
+            if parent != self.cfg.log_base_path {
+                dirs.push(parent.to_path_buf());
+            }
+        }
+        for d in dirs {
+            self.env.watcher.watch(&d, &self.wake);
+        }
+    }
+
+    pub fn scan_and_reconcile(&mut self) -> Result<(), DiscoveryError> {
+        let mut faults = Vec::new();
+        let scan = discovery::scan(&self.cfg, &self.queue, &mut faults)?;
+        for f in faults {
+            if self.faults_logged.insert(f.path.clone()) {
+                self.metrics.file_error(io_reason(&f.error));
+                tracing::error!(section = %self.cfg.name, path = %f.path.display(), "cannot read file: {}; it is skipped until it becomes readable", f.error);
+            }
+        }
+        for n in self.queue.reconcile(scan) {
+            self.on_notice(n);
+        }
+        self.dirty = true;
+        Ok(())
+    }
+
+    fn rescan(&mut self) {
+        match self.scan_and_reconcile() {
+            Ok(()) => {
+                if self.missing_logged {
+                    self.missing_logged = false;
+                    tracing::info!(section = %self.cfg.name, dir = %self.cfg.log_base_path.display(), "directory appeared; shipping starts");
+                    self.watch_dirs();
+                }
+            }
+            Err(e @ DiscoveryError::Missing { .. }) => {
+                if !self.missing_logged {
+                    self.missing_logged = true;
+                    tracing::warn!(section = %self.cfg.name, "{e}");
+                }
+            }
+            Err(e) => tracing::error!(section = %self.cfg.name, "{e}"),
+        }
+    }
+
+    fn on_notice(&mut self, n: Notice) {
+        let s = &self.cfg.name;
+        match n {
+            Notice::Lost {
+                path,
+                bytes,
+                reason,
+            } => {
+                self.metrics.bytes_lost(reason, bytes);
+                tracing::error!(section = %s, path = %path.display(), bytes, reason, "bytes could not be shipped: the file was removed or truncated before they were read");
+            }
+            Notice::Adopted { from, to, offset } => {
+                tracing::info!(section = %s, from = %from.display(), to = %to.display(), offset, "file was truncated; continuing in its copy (copytruncate)");
+            }
+            Notice::Truncated { path } => {
+                tracing::info!(section = %s, path = %path.display(), "file truncated or replaced; reading it from the start");
+            }
+            Notice::GrewAfterFinish { path } => {
+                tracing::warn!(section = %s, path = %path.display(), "finished file grew again; shipping the new bytes");
+            }
+            Notice::Shadowed { path, of } => {
+                tracing::info!(section = %s, path = %path.display(), of = %of.display(), "file is a copy of a file being shipped; held back while the original exists");
+            }
+        }
+        if self
+            .reader
+            .as_ref()
+            .is_some_and(|r| self.queue.get(r.key).is_none_or(|f| f.id != r.id))
+        {
+            self.reader = None;
+        }
+    }
+
+    /// May another line be sent now? Closed after a failure, during a backoff, and while
+    /// the in-flight window is full.
+    fn window_open(&mut self) -> bool {
+        if self.hold_until.is_some_and(|t| t > self.now) {
+            return false;
+        }
+        self.window.window_open(self.now)
+    }
+
+    /// Read and send as much as the window allows.
+    fn pump(&mut self) -> Stall {
+        self.finish_at = None;
+        self.now = Instant::now();
+        loop {
+            if !self.window_open() {
+                return Stall::Window;
+            }
+            let Some(key) = self.queue.current() else {
+                return Stall::Idle;
+            };
+            if !self.ensure_reader(key) {
+                continue;
+            }
+            let Some(reader) = self.reader.as_ref() else {
+                return Stall::Idle;
+            };
+            match self.framer.next(reader.data(), reader.pos, reader.base) {
+                Some(frame) => {
+                    if let Err(stall) = self.send_frame(key, frame) {
+                        return stall;
+                    }
+                }
+                None => match self.fill() {
+                    Ok(0) => match self.at_eof(key) {
+                        Some(stall) => return stall,
+                        None => continue,
+                    },
+                    Ok(_) => continue,
+                    Err(e) => {
+                        self.file_failed(key, e);
+                        continue;
+                    }
+                },
+            }
+        }
+    }
+
+    fn fill(&mut self) -> Result<usize, ReadError> {
+        let Some(r) = self.reader.as_mut() else {
+            return Ok(0);
+        };
+        let n = r.fill()?;
+        if n > 0 {
+            // Cheap unless the head grew (it stops at FINGERPRINT_MAX bytes).
+            self.queue.observe_head(r.key, r.head());
+        }
+        Ok(n)
+    }
+
+    /// Open the current file at its read offset if the reader isn't already there.
+    /// Returns false if the queue changed (call `current` again).
+    fn ensure_reader(&mut self, key: FileKey) -> bool {
+        let Some(f) = self.queue.get(key) else {
+            return false;
+        };
+        if let Some(r) = &self.reader {
+            if r.key == key && r.id == f.id && r.offset() == f.read {
+                return true;
+            }
+        }
+        self.reader = None;
+        match Reader::open(f, self.buffer_cap()) {
+            Ok(r) => {
+                self.queue.observe_head(key, r.head());
+                self.reader = Some(r);
+                if let Some(f) = self.queue.get_mut(key) {
+                    f.open = true;
+                }
+                true
+            }
+            Err(e) => {
+                self.file_failed(key, e);
+                false
+            }
+        }
+    }
+
+    /// The current file can't be read. If it moved, a rescan finds it; if it can't be read
+    /// at all, its remaining bytes are counted lost and the queue moves on.
+    fn file_failed(&mut self, key: FileKey, e: ReadError) {
+        self.reader = None;
+        let (moved, unreadable) = match &e {
+            ReadError::Replaced { .. } => (true, false),
+            ReadError::Open { source, .. } | ReadError::Read { source, .. } => (
+                source.kind() == std::io::ErrorKind::NotFound,
+                source.kind() != std::io::ErrorKind::NotFound,
+            ),
+        };
+        if moved {
+            if matches!(e, ReadError::Replaced { .. }) {
+                self.queue.unverify(key);
+            }
+            if let Some(f) = self.queue.get_mut(key) {
+                f.open = false;
+            }
+            self.rescan();
+            // Still current and still not openable after the rescan: it is gone.
+            if self.queue.get(key).is_some_and(|f| !f.present) {
+                self.queue.finish(key);
+            }
+            return;
+        }
+        if unreadable {
+            let (path, bytes) = self
+                .queue
+                .get(key)
+                .map(|f| (f.path.clone(), f.size.saturating_sub(f.read)))
+                .unwrap_or_default();
+            self.metrics.file_error(match &e {
+                ReadError::Open { source, .. } | ReadError::Read { source, .. } => {
+                    io_reason(source)
+                }
+                ReadError::Replaced { .. } => "replaced",
+            });
+            self.metrics.bytes_lost("unreadable", bytes);
+            tracing::error!(section = %self.cfg.name, path = %path.display(), bytes, "{e}; skipping the file");
+            if let Some(f) = self.queue.get_mut(key) {
+                f.read = f.size.max(f.read);
+                if self.window.outstanding() == 0 || f.acked == f.read {
+                    f.acked = f.read;
+                }
+            }
+            self.queue.finish(key);
+        }
+    }
+
+    /// The reader reached EOF of the current file. Returns a stall to wait on, or None to
+    /// continue with the next file.
+    fn at_eof(&mut self, key: FileKey) -> Option<Stall> {
+        let (size, mtime) = match self.reader.as_ref().map(Reader::stat) {
+            Some(Ok(s)) => s,
+            Some(Err(e)) => {
+                self.file_failed(key, e);
+                return None;
+            }
+            None => return Some(Stall::Idle),
+        };
+        let offset = self.reader.as_ref().map_or(0, |r| r.offset());
+        if size < offset {
+            // Truncated under us: the rescan decides between copytruncate and a plain truncate.
+            self.rescan();
+            return if self.queue.current() == Some(key) && self.reader.is_some() {
+                Some(Stall::Idle)
+            } else {
+                None
+            };
+        }
+        if let Some(f) = self.queue.get_mut(key) {
+            f.size = size;
+            f.mtime = mtime;
+        }
+        match self.queue.can_finish(key, SystemTime::now()) {
+            Finish::No => Some(Stall::Idle),
+            Finish::At(t) => {
+                self.finish_at = Some(t);
+                Some(Stall::Idle)
+            }
+            Finish::Now => {
+                // The partial last line ships now that the file is finished, unless the file
+                // is still the live base file: the application may yet complete that line
+                // (a newer file appeared beside it), so it waits for its newline or a rotation.
+                let partial = if self.queue.is_live_base(key) {
+                    None
+                } else {
+                    self.reader
+                        .as_ref()
+                        .and_then(|r| self.framer.finish(r.data(), r.pos, r.base))
+                };
+                if let Some(frame) = partial {
+                    if let Err(stall) = self.send_frame(key, frame) {
+                        return Some(stall);
+                    }
+                }
+                self.queue.finish(key);
+                self.reader = None;
+                self.dirty = true;
+                None
+            }
+        }
+    }
+
+    /// Hand one line to librdkafka and record it as in flight.
+    fn send_frame(&mut self, key: FileKey, frame: Frame) -> Result<(), Stall> {
+        let Some(reader) = self.reader.as_ref() else {
+            return Err(Stall::Idle);
+        };
+        let line = &reader.data()[frame.start..frame.start + frame.len];
+        let seq = self.window.next_seq();
+        let path = if self.cfg.headers {
+            reader.path.to_string_lossy()
+        } else {
+            "".into()
+        };
+        // File offset of the line's first byte (the `offset` header, and error messages).
+        let offset = reader.base + frame.start as u64;
+        match self.sender.send(seq, line, &path, offset) {
+            Ok(()) => self.window.sent(key, frame.end, frame.len as u32, self.now),
+            Err(e) if is_queue_full(&e) => return Err(Stall::QueueFull),
+            Err(e) => match classify(&e) {
+                FailureKind::Rejected => {
+                    self.metrics.bytes_lost("rejected", frame.len as u64);
+                    tracing::error!(section = %self.cfg.name, path = %reader.path.display(), offset, "line rejected by the Kafka client ({e}); counted as lost");
+                    self.window.skipped(key, frame.end, self.now);
+                }
+                FailureKind::Retry => {
+                    self.count_failure(&e);
+                    self.window.fail();
+                    return Err(Stall::Window);
+                }
+            },
+        }
+        if frame.split {
+            self.metrics.lines_split.inc();
+            if let Some(f) = self.queue.get_mut(key) {
+                if !f.split_logged {
+                    f.split_logged = true;
+                    tracing::warn!(section = %self.cfg.name, path = %f.path.display(), max_line_bytes = self.cfg.max_line_bytes, "line longer than max_line_bytes split into pieces (logged once per file)");
+                }
+            }
+        }
+        if let Some(r) = self.reader.as_mut() {
+            r.consume_to(frame.end);
+        }
+        if let Some(f) = self.queue.get_mut(key) {
+            f.read = frame.end;
+        }
+        Ok(())
+    }
+
+    /// Count a failed delivery; log the first of a run (until the restart after it).
+    fn count_failure(&mut self, e: &rdkafka::error::KafkaError) {
+        let reason = e
+            .rdkafka_error_code()
+            .map(|c| format!("{c:?}"))
+            .unwrap_or_else(|| "client".to_string());
+        self.metrics.send_error(&reason);
+        if !self.failure_logged {
+            self.failure_logged = true;
+            tracing::error!(section = %self.cfg.name, "delivery failed: {e}; unacknowledged lines will be sent again, in order");
+        }
+    }
+
+    fn on_report(&mut self, r: Report) {
+        // A run of successful deliveries, or one failure.
+        for seq in r.seq..r.seq + r.count {
+            self.on_delivery(seq, &r.result);
+        }
+    }
+
+    fn on_delivery(&mut self, seq: u64, result: &Result<(), rdkafka::error::KafkaError>) {
+        let outcome = match result {
+            Ok(()) => Outcome::Acked,
+            Err(e) => match classify(e) {
+                FailureKind::Rejected => Outcome::Rejected,
+                FailureKind::Retry => Outcome::Failed,
+            },
+        };
+        match (self.window.report(seq, outcome), result) {
+            (Reported::Recorded, Err(e)) => self.count_failure(e),
+            (Reported::Rejected { key, len }, Err(e)) => {
+                self.metrics.bytes_lost("rejected", u64::from(len));
+                let path = self
+                    .queue
+                    .get(key)
+                    .map(|f| f.path.clone())
+                    .unwrap_or_default();
+                tracing::error!(section = %self.cfg.name, path = %path.display(), "line rejected by the broker ({e}); counted as lost");
+            }
+            _ => {}
+        }
+    }
+
+    /// After a burst of reports: move the acknowledged offsets once, and restart after a
+    /// failure once every outstanding report is back.
+    fn after_reports(&mut self) {
+        let now = Instant::now();
+        let queue = &mut self.queue;
+        let latency = &self.metrics.delivery_latency;
+        let a = self.window.advance(
+            now,
+            |key, end| {
+                if let Some(f) = queue.get_mut(key) {
+                    f.acked = f.acked.max(end);
+                }
+            },
+            |d| latency.observe(d.as_secs_f64()),
+        );
+        if a.moved {
+            self.metrics.lines_shipped.inc_by(a.lines);
+            self.metrics.bytes_shipped.inc_by(a.bytes);
+            self.dirty = true;
+            self.last_progress = now;
+        }
+        if self.window.ready_to_restart() {
+            self.restart_after_failure();
+        } else if !self.window.failed() {
+            self.retry_delay = RETRY_MIN;
+        }
+    }
+
+    /// Every report is back after a failure: re-send everything unacknowledged, in order,
+    /// after a backoff; replace the producer if librdkafka declared it unusable.
+    fn restart_after_failure(&mut self) {
+        self.window.restart();
+        self.failure_logged = false;
+        self.queue.rewind();
+        self.reader = None;
+        if let Some(why) = self.sender.fatal() {
+            tracing::warn!(section = %self.cfg.name, "producer unusable ({why}); creating a new one");
+            match Sender::new(
+                &self.env.bootstrap,
+                &self.env.output,
+                &self.cfg,
+                &self.env.host,
+                self.metrics.clone(),
+            ) {
+                Ok((s, rx)) => {
+                    self.sender = s;
+                    self.reports = rx;
+                }
+                Err(e) => tracing::error!(section = %self.cfg.name, "{e}"),
+            }
+        }
+        self.hold_until = Some(Instant::now() + self.retry_delay);
+        self.retry_delay = (self.retry_delay * 2).min(RETRY_MAX);
+    }
+
+    /// Once a second: backlog gauges, checkpoint age, alert transitions and health.
+    fn observe(&mut self) {
+        // Refresh sizes of the files still being written: the current one and the base file.
+        if let Some(r) = &self.reader {
+            if let Ok((size, mtime)) = r.stat() {
+                if let Some(f) = self.queue.get_mut(r.key) {
+                    f.size = size.max(f.size);
+                    f.mtime = mtime;
+                }
+            }
+        }
+        if let Some(base) = self.cfg.base_log_fullpath.clone() {
+            if let Ok(m) = std::fs::metadata(&base) {
+                let id = crate::agent::identity::DevIno::of(&m);
+                if let Some(f) = self.queue.files_mut().find(|f| f.id == id) {
+                    f.size = m.len().max(f.size);
+                    f.mtime = m.modified().unwrap_or(f.mtime);
+                }
+            }
+        }
+        let now = SystemTime::now();
+        let b = self.queue.backlog(now);
+        self.metrics.backlog_bytes.set(b.bytes as i64);
+        self.metrics.backlog_files.set(b.files as i64);
+        self.metrics
+            .backlog_oldest_seconds
+            .set(b.oldest_seconds as i64);
+        let written = self.metrics.checkpoint_written_ms.load(Ordering::Relaxed);
+        if written > 0 {
+            let age = checkpoint::unix_ms(now).saturating_sub(written) / 1000;
+            self.metrics.checkpoint_age_seconds.set(age as i64);
+        }
+        let over = alert::over_threshold(&self.cfg, &b);
+        self.metrics.backlog_alert.set(i64::from(over));
+        self.alert
+            .update(over, &self.cfg, &b, self.env.alert_command.as_ref());
+        let failing = self.checkpoint_failing.load(Ordering::Relaxed);
+        let reason = alert::health_reason(&HealthInputs {
+            backlog: b,
+            broker_down: self.sender.broker_down(),
+            over_threshold: over,
+            checkpoint_failing: failing.then(|| self.store.path()),
+            outstanding: self.window.outstanding(),
+            since_progress: Instant::now().duration_since(self.last_progress),
+        });
+        if b.bytes == 0 {
+            self.last_progress = Instant::now();
+        }
+        self.metrics.set_health(reason);
+    }
+
+    fn snapshot(&mut self) -> SectionCheckpoint {
+        self.queue.prune();
+        SectionCheckpoint {
+            version: VERSION,
+            section: self.cfg.name.clone(),
+            topic: self.cfg.topic.clone(),
+            files: self.queue.checkpoint_entries(),
+        }
+    }
+}
+
+fn io_reason(e: &std::io::Error) -> &'static str {
+    match e.kind() {
+        std::io::ErrorKind::PermissionDenied => "permission_denied",
+        std::io::ErrorKind::NotFound => "not_found",
+        _ => "io_error",
+    }
+}
+
+async fn sleep_until_opt(t: Option<Instant>) {
+    match t {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The in-flight window of a section's `producer_type`.
+fn flow(cfg: &SectionConfig) -> Flow {
+    match cfg.producer_type {
+        ProducerType::Async => Flow::Async {
+            max_lines: ASYNC_WINDOW_LINES.max(2 * cfg.sender_batch_num_messages),
+        },
+        ProducerType::Sync => Flow::Sync {
+            batch: cfg.sender_batch_num_messages,
+            linger: cfg.sender_waiting_max,
+        },
+    }
+}

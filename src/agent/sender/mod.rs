@@ -1,0 +1,201 @@
+//! rdkafka producer for one section, and its delivery reports.
+//!
+//! Lines are enqueued with a sequence number as the delivery opaque (no allocation per line);
+//! librdkafka copies the bytes, batches them (`batch.num.messages` =
+//! sender_batch_num_messages, `linger.ms` = sender_waiting_max_ms) and retries for ever
+//! (`message.timeout.ms` = 0): a broker outage never turns into a dropped line. Delivery
+//! reports come back on a channel to the section, which alone decides what is acknowledged.
+
+mod delivery;
+mod poller;
+
+pub use delivery::Report;
+
+use crate::config::{OutputConfig, SectionConfig};
+use crate::ops::metrics::SectionMetrics;
+use delivery::{Link, SectionContext};
+use poller::Poller;
+use rdkafka::config::ClientConfig;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SenderError {
+    #[error("section [topic.{section}]: cannot create the Kafka producer: {source}")]
+    Create { section: String, source: KafkaError },
+}
+
+/// How a failed delivery is handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// The broker will never take this message (e.g. too large): count it lost, move on.
+    Rejected,
+    /// Anything else: re-send everything not acknowledged, in order.
+    Retry,
+}
+
+pub fn classify(e: &KafkaError) -> FailureKind {
+    match e.rdkafka_error_code() {
+        Some(
+            RDKafkaErrorCode::MessageSizeTooLarge
+            | RDKafkaErrorCode::InvalidMessageSize
+            | RDKafkaErrorCode::InvalidMessage
+            | RDKafkaErrorCode::InvalidRecord,
+        ) => FailureKind::Rejected,
+        _ => FailureKind::Retry,
+    }
+}
+
+/// The producer of one section.
+pub struct Sender {
+    // Declared first: dropped (thread stopped) before the producer's last reference goes.
+    _poller: Poller,
+    producer: Arc<BaseProducer<SectionContext>>,
+    topic: String,
+    key: Vec<u8>,
+    host: String,
+    headers: bool,
+}
+
+/// librdkafka settings for a section, before `[output.librdkafka]` overrides.
+pub fn client_config(bootstrap: &str, output: &OutputConfig, s: &SectionConfig) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    let acks = match s.request_required_acks {
+        -1 => "all",
+        0 => "0",
+        _ => "1",
+    };
+    c.set("bootstrap.servers", bootstrap)
+        .set("client.id", &s.client_id)
+        .set("acks", acks)
+        // Idempotence needs acks=all; with it, retries never duplicate or reorder.
+        .set(
+            "enable.idempotence",
+            if s.request_required_acks == -1 {
+                "true"
+            } else {
+                "false"
+            },
+        )
+        .set("message.timeout.ms", "0")
+        .set("linger.ms", s.sender_waiting_max.as_millis().to_string())
+        .set(
+            "batch.num.messages",
+            s.sender_batch_num_messages.to_string(),
+        )
+        .set(
+            "message.max.bytes",
+            (s.max_line_bytes + 64 * 1024).max(1_000_000).to_string(),
+        )
+        // librdkafka backs off reconnects up to 10 s by default, so a backlog waited a further
+        // 0-10 s after the brokers came back (bench scenario 6: drain 4.7-7.9 s). One attempt
+        // a second per broker costs nothing while they are down.
+        .set("reconnect.backoff.max.ms", "1000")
+        .set("log.connection.close", "false")
+        .set("statistics.interval.ms", "5000");
+    for (k, v) in &output.librdkafka {
+        c.set(k, v);
+    }
+    c
+}
+
+impl Sender {
+    pub fn new(
+        bootstrap: &str,
+        output: &OutputConfig,
+        s: &SectionConfig,
+        host: &str,
+        metrics: SectionMetrics,
+    ) -> Result<(Sender, mpsc::UnboundedReceiver<Report>), SenderError> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let link = Arc::new(Link {
+            section: s.name.clone(),
+            down: AtomicBool::new(false),
+            metrics,
+        });
+        let producer: Arc<BaseProducer<SectionContext>> = Arc::new(
+            client_config(bootstrap, output, s)
+                .create_with_context(SectionContext {
+                    reports: tx,
+                    run: std::sync::Mutex::new(None),
+                    link,
+                })
+                .map_err(|source| SenderError::Create {
+                    section: s.name.clone(),
+                    source,
+                })?,
+        );
+        let poller = Poller::start(producer.clone()).map_err(|e| SenderError::Create {
+            section: s.name.clone(),
+            source: KafkaError::ClientCreation(format!("polling thread: {e}")),
+        })?;
+        Ok((
+            Sender {
+                _poller: poller,
+                producer,
+                topic: s.topic.clone(),
+                key: s.message_key.clone(),
+                host: host.to_string(),
+                headers: s.headers,
+            },
+            rx,
+        ))
+    }
+
+    /// Enqueue one line. `Err(QueueFull)` means: wait for delivery reports and try again.
+    pub fn send(&self, seq: u64, line: &[u8], path: &str, offset: u64) -> Result<(), KafkaError> {
+        let rec = BaseRecord::with_opaque_to(&self.topic, seq as usize)
+            .key(&self.key[..])
+            .payload(line);
+        let rec = if self.headers {
+            let off = offset.to_string();
+            rec.headers(
+                OwnedHeaders::new_with_capacity(3)
+                    .insert(Header {
+                        key: "host",
+                        value: Some(&self.host),
+                    })
+                    .insert(Header {
+                        key: "path",
+                        value: Some(path),
+                    })
+                    .insert(Header {
+                        key: "offset",
+                        value: Some(&off),
+                    }),
+            )
+        } else {
+            rec
+        };
+        self.producer.send(rec).map_err(|(e, _)| e)
+    }
+
+    /// True between an "all brokers down" error and the next sign of life.
+    pub fn broker_down(&self) -> bool {
+        self.producer.context().link.down.load(Ordering::Relaxed)
+    }
+
+    /// A fatal client error (idempotence state lost): the producer must be replaced.
+    pub fn fatal(&self) -> Option<String> {
+        self.producer
+            .client()
+            .fatal_error()
+            .map(|(c, s)| format!("{c:?}: {s}"))
+    }
+
+    /// Drop whatever librdkafka still holds; its delivery reports come back as errors and
+    /// nothing of it is checkpointed.
+    pub fn purge(&self) {
+        self.producer
+            .purge(rdkafka::producer::PurgeConfig::default().queue().inflight());
+    }
+}
+
+/// Is `e` the local queue being full (back-pressure, not a failure)?
+pub fn is_queue_full(e: &KafkaError) -> bool {
+    matches!(e.rdkafka_error_code(), Some(RDKafkaErrorCode::QueueFull))
+}

@@ -1,0 +1,111 @@
+//! Wakes sections when their directories change: one inotify watcher (the notify crate)
+//! shared by all sections, its events routed by directory.
+
+use notify::{EventKind, RecursiveMode, Watcher};
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot watch directories: {0}")]
+pub struct WatchError(#[from] notify::Error);
+
+/// Wakes one section. `rescan` is set for events that change the set of files.
+#[derive(Debug, Default)]
+pub struct Wake {
+    pub notify: tokio::sync::Notify,
+    pub rescan: AtomicBool,
+}
+
+impl Wake {
+    pub fn wake(&self, rescan: bool) {
+        if rescan {
+            self.rescan.store(true, Ordering::Release);
+        }
+        self.notify.notify_one();
+    }
+
+    pub fn take_rescan(&self) -> bool {
+        self.rescan.swap(false, Ordering::AcqRel)
+    }
+}
+
+type Routes = Arc<Mutex<HashMap<PathBuf, Vec<Arc<Wake>>>>>;
+
+/// One inotify (notify) watcher shared by all sections; events are routed by directory.
+pub struct DirWatcher {
+    watcher: Mutex<notify::RecommendedWatcher>,
+    routes: Routes,
+    watched: Mutex<HashSet<PathBuf>>,
+}
+
+impl DirWatcher {
+    pub fn new() -> Result<DirWatcher, WatchError> {
+        let routes: Routes = Arc::default();
+        let r = routes.clone();
+        let watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+            let Ok(routes) = r.lock() else { return };
+            match res {
+                Ok(ev) => {
+                    let rescan = !matches!(
+                        ev.kind,
+                        EventKind::Modify(notify::event::ModifyKind::Data(_))
+                    ) && !matches!(ev.kind, EventKind::Access(_));
+                    for p in &ev.paths {
+                        if let Some(dir) = p.parent() {
+                            for w in routes.get(dir).into_iter().flatten() {
+                                w.wake(rescan);
+                            }
+                        }
+                    }
+                    if ev.need_rescan() {
+                        routes.values().flatten().for_each(|w| w.wake(true));
+                    }
+                }
+                // An overflowed or failed watch: rescan everything.
+                Err(_) => routes.values().flatten().for_each(|w| w.wake(true)),
+            }
+        })?;
+        Ok(DirWatcher {
+            watcher: Mutex::new(watcher),
+            routes,
+            watched: Mutex::default(),
+        })
+    }
+
+    /// Route events of `dir` to `wake`, and watch `dir` if it exists. Returns whether the
+    /// directory is watched; call again later for a directory that did not exist.
+    pub fn watch(&self, dir: &Path, wake: &Arc<Wake>) -> bool {
+        if let Ok(mut routes) = self.routes.lock() {
+            let v = routes.entry(dir.to_path_buf()).or_default();
+            if !v.iter().any(|w| Arc::ptr_eq(w, wake)) {
+                v.push(wake.clone());
+            }
+        }
+        let Ok(mut watched) = self.watched.lock() else {
+            return false;
+        };
+        if watched.contains(dir) {
+            return true;
+        }
+        let Ok(mut w) = self.watcher.lock() else {
+            return false;
+        };
+        if w.watch(dir, RecursiveMode::NonRecursive).is_ok() {
+            watched.insert(dir.to_path_buf());
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Stop routing events to `wake` (section stopped).
+    pub fn unroute(&self, wake: &Arc<Wake>) {
+        if let Ok(mut routes) = self.routes.lock() {
+            for v in routes.values_mut() {
+                v.retain(|w| !Arc::ptr_eq(w, wake));
+            }
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! `[agent]`: the process-wide settings (state directory, endpoint, alert command).
+
+use super::{resolve, section_err, ConfigError};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentConfig {
+    pub state_dir: PathBuf,
+    pub host: String,
+    pub shutdown_timeout: Duration,
+    pub rescan_interval: Duration,
+    /// Address of the /metrics and /healthz endpoint; None when disabled ("").
+    pub metrics_listen: Option<String>,
+    /// Run on each backlog alert transition (via `sh -c`), with LOGFERRY_* variables.
+    pub alert_command: Option<String>,
+    pub alert_command_timeout: Duration,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAgent {
+    #[serde(default = "default_state_dir")]
+    state_dir: String,
+    host: Option<String>,
+    #[serde(default = "default_shutdown_timeout_ms")]
+    shutdown_timeout_ms: u64,
+    #[serde(default = "default_rescan_interval_ms")]
+    rescan_interval_ms: u64,
+    #[serde(default = "default_metrics_listen")]
+    metrics_listen: String,
+    alert_command: Option<String>,
+    #[serde(default = "default_alert_command_timeout_ms")]
+    alert_command_timeout_ms: u64,
+}
+
+fn default_metrics_listen() -> String {
+    "127.0.0.1:9464".to_string()
+}
+fn default_alert_command_timeout_ms() -> u64 {
+    10_000
+}
+
+fn default_state_dir() -> String {
+    "/var/lib/logferry".to_string()
+}
+fn default_shutdown_timeout_ms() -> u64 {
+    10_000
+}
+fn default_rescan_interval_ms() -> u64 {
+    5_000
+}
+
+pub(super) fn validate_agent(raw: RawAgent, base: &Path) -> Result<AgentConfig, ConfigError> {
+    if raw.state_dir.is_empty() {
+        return Err(section_err("agent", "state_dir must not be empty"));
+    }
+    let host = match raw.host {
+        Some(h) if !h.is_empty() => h,
+        Some(_) => {
+            return Err(section_err(
+                "agent",
+                "host must not be empty (omit it to use the hostname)",
+            ))
+        }
+        None => hostname::get()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .unwrap_or_else(|| "localhost".to_string()),
+    };
+    if raw.rescan_interval_ms == 0 {
+        return Err(section_err(
+            "agent",
+            "rescan_interval_ms must be at least 1",
+        ));
+    }
+    let metrics_listen = match raw.metrics_listen.trim() {
+        "" => None,
+        addr => {
+            if addr.parse::<std::net::SocketAddr>().is_err() {
+                return Err(section_err(
+                    "agent",
+                    format!("metrics_listen \"{addr}\" is not an address like \"127.0.0.1:9464\" (\"\" disables the endpoint)"),
+                ));
+            }
+            Some(addr.to_string())
+        }
+    };
+    Ok(AgentConfig {
+        state_dir: resolve(base, &raw.state_dir),
+        host,
+        shutdown_timeout: Duration::from_millis(raw.shutdown_timeout_ms),
+        rescan_interval: Duration::from_millis(raw.rescan_interval_ms),
+        metrics_listen,
+        alert_command: raw.alert_command.filter(|c| !c.trim().is_empty()),
+        alert_command_timeout: Duration::from_millis(raw.alert_command_timeout_ms),
+    })
+}

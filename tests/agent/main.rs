@@ -1,0 +1,17 @@
+//! Behaviour of the agent against real brokers (librdkafka's mock cluster, the bundled broker,
+//! `logferry broker` as a child process), read back and compared line by line. One binary,
+//! so librdkafka is linked once; each module is one concern.
+
+#[path = "../util/mod.rs"]
+mod util;
+
+mod bundled;
+mod faults;
+mod limits;
+mod model;
+mod monitoring;
+mod packaging;
+mod reload;
+mod restart;
+mod rotation;
+mod status;

@@ -1,0 +1,13 @@
+//! Behaviour of the bundled broker (crates/broker) as real clients see it: librdkafka
+//! producers and consumer groups, raw protocol requests, kill -9 of `logferry broker`.
+
+#[path = "../util/mod.rs"]
+mod util;
+
+mod config;
+mod crash;
+mod faults;
+mod groups;
+mod idempotence;
+mod malformed;
+mod through_librdkafka;
