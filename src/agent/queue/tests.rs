@@ -1,0 +1,542 @@
+//! Unit tests of the queue: rotation, copytruncate, inode reuse, restore, ordering.
+use super::*;
+
+fn t(s: u64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000 + s)
+}
+
+fn entry(path: &str, ino: u64, content: &[u8], mtime: u64) -> ScanEntry {
+    ScanEntry {
+        path: PathBuf::from(path),
+        id: DevIno { dev: 1, ino },
+        size: content.len() as u64,
+        mtime: t(mtime),
+        prefix: Some(content[..content.len().min(256)].to_vec()),
+    }
+}
+
+fn q() -> FileQueue {
+    FileQueue::new(StartAt::Beginning, Duration::from_secs(5))
+}
+
+/// (path, acknowledged offset) of every file, in shipping order.
+fn shipping_order(q: &FileQueue) -> Vec<(String, u64)> {
+    q.ordered()
+        .iter()
+        .map(|f| (f.path.display().to_string(), f.acked))
+        .collect()
+}
+
+fn path_of(q: &FileQueue, k: FileKey) -> String {
+    q.get(k).expect("file").path.display().to_string()
+}
+
+#[test]
+fn orders_by_mtime_and_finishes_only_with_newer_file_and_idle() {
+    let mut q = q();
+    q.reconcile(vec![
+        entry("/l/a.log", 3, b"c\n", 30),
+        entry("/l/a.log.1", 2, b"b\n", 20),
+        entry("/l/a.log.2", 1, b"a\n", 10),
+    ]);
+    let cur = q.current().expect("current");
+    assert_eq!(path_of(&q, cur), "/l/a.log.2");
+    assert_eq!(q.can_finish(cur, t(12)), Finish::At(t(15)));
+    assert_eq!(q.can_finish(cur, t(100)), Finish::Now);
+    q.finish(cur);
+    let cur = q.current().expect("current");
+    assert_eq!(path_of(&q, cur), "/l/a.log.1");
+    q.finish(cur);
+    let cur = q.current().expect("current");
+    assert_eq!(path_of(&q, cur), "/l/a.log");
+    assert_eq!(q.can_finish(cur, t(1000)), Finish::No);
+}
+
+#[test]
+fn rename_rotation_with_unsent_lines_ships_old_inode_first() {
+    // seed case (b): the only file is renamed away while lines are unsent
+    let mut q = q();
+    q.reconcile(vec![entry("/l/a.log", 1, b"l1\nl2\n", 10)]);
+    let cur = q.current().expect("current");
+    q.get_mut(cur).expect("f").read = 3;
+    q.reconcile(vec![
+        entry("/l/a.log.1", 1, b"l1\nl2\n", 10),
+        entry("/l/a.log", 2, b"", 11),
+    ]);
+    assert_eq!(q.current(), Some(cur), "keeps reading the renamed inode");
+    assert_eq!(path_of(&q, cur), "/l/a.log.1");
+    assert_eq!(q.get(cur).expect("f").read, 3);
+    q.finish(cur);
+    let next = q.current().expect("next");
+    assert_eq!(path_of(&q, next), "/l/a.log");
+    assert_eq!(q.get(next).expect("f").read, 0);
+}
+
+#[test]
+fn copytruncate_resumes_in_copy_and_restarts_base() {
+    let mut q = q();
+    let body = b"line one\nline two\nline three\n";
+    q.reconcile(vec![entry("/l/a.log", 1, body, 10)]);
+    let cur = q.current().expect("current");
+    {
+        let f = q.get_mut(cur).expect("f");
+        f.read = 18;
+        f.acked = 9;
+    }
+    // copy made, original not truncated yet: the copy is a shadow
+    let n = q.reconcile(vec![
+        entry("/l/a.log", 1, body, 10),
+        entry("/l/a.log.1", 2, body, 11),
+    ]);
+    assert!(matches!(n[0], Notice::Shadowed { .. }), "{n:?}");
+    assert_eq!(q.ordered().len(), 1);
+    // now truncated and a new line written
+    let n = q.reconcile(vec![
+        entry("/l/a.log", 1, b"new\n", 12),
+        entry("/l/a.log.1", 2, body, 11),
+    ]);
+    assert!(
+        n.iter()
+            .any(|n| matches!(n, Notice::Adopted { offset: 9, .. })),
+        "{n:?}"
+    );
+    assert!(!n.iter().any(|n| matches!(n, Notice::Lost { .. })), "{n:?}");
+    let order: Vec<(String, u64, u64)> = q
+        .ordered()
+        .iter()
+        .map(|f| (f.path.display().to_string(), f.acked, f.read))
+        .collect();
+    assert_eq!(
+        order,
+        vec![
+            ("/l/a.log.1".to_string(), 9, 18),
+            ("/l/a.log".to_string(), 0, 0)
+        ]
+    );
+    let c = q.current().expect("cur");
+    assert_eq!(path_of(&q, c), "/l/a.log.1");
+}
+
+#[test]
+fn copy_first_seen_empty_or_partial_is_recognised_before_truncation() {
+    let mut q = q();
+    let body = b"line one\nline two\nline three\n";
+    q.reconcile(vec![entry("/l/a.log", 1, body, 10)]);
+    let cur = q.current().expect("current");
+    q.get_mut(cur).expect("f").read = 18;
+    q.get_mut(cur).expect("f").acked = 9;
+    // `cp` has created the copy but not written it yet
+    q.reconcile(vec![
+        entry("/l/a.log", 1, body, 10),
+        entry("/l/a.log.1", 2, b"", 11),
+    ]);
+    // partly written
+    q.reconcile(vec![
+        entry("/l/a.log", 1, body, 10),
+        entry("/l/a.log.1", 2, &body[..5], 11),
+    ]);
+    assert_eq!(q.ordered().len(), 1, "partial copy held back");
+    q.reconcile(vec![
+        entry("/l/a.log", 1, body, 10),
+        entry("/l/a.log.1", 2, body, 11),
+    ]);
+    let n = q.reconcile(vec![
+        entry("/l/a.log", 1, b"", 12),
+        entry("/l/a.log.1", 2, body, 11),
+    ]);
+    assert!(
+        n.iter()
+            .any(|n| matches!(n, Notice::Adopted { offset: 9, .. })),
+        "{n:?}"
+    );
+    assert!(!n.iter().any(|n| matches!(n, Notice::Lost { .. })), "{n:?}");
+    let c = q.current().expect("cur");
+    assert_eq!(
+        (path_of(&q, c), q.get(c).expect("f").read),
+        ("/l/a.log.1".to_string(), 18)
+    );
+}
+
+#[test]
+fn an_empty_newer_file_does_not_finish_the_current_one() {
+    let mut q = q();
+    let body = b"line one\nline two\n";
+    q.reconcile(vec![entry("/l/a.log", 1, body, 10)]);
+    let cur = q.current().expect("current");
+    q.get_mut(cur).expect("f").read = body.len() as u64;
+    // `cp a.log a.log.1` has created the copy, not filled it yet
+    q.reconcile(vec![
+        entry("/l/a.log", 1, body, 10),
+        entry("/l/a.log.1", 2, b"", 11),
+    ]);
+    assert_eq!(q.can_finish(cur, t(100)), Finish::No);
+    // filled: it is a copy of the live file, held back
+    q.reconcile(vec![
+        entry("/l/a.log", 1, body, 10),
+        entry("/l/a.log.1", 2, body, 11),
+    ]);
+    assert_eq!(q.ordered().len(), 1);
+    assert_eq!(q.current(), Some(cur));
+}
+
+#[test]
+fn a_new_file_that_only_starts_like_another_is_not_held_back() {
+    let mut q = q();
+    q.reconcile(vec![entry(
+        "/l/a.log.1",
+        1,
+        b"2026-11-21 09:00 first\n",
+        10,
+    )]);
+    q.reconcile(vec![
+        entry("/l/a.log.1", 1, b"2026-11-21 09:00 first\n", 10),
+        entry("/l/a.log", 2, b"2026-11-21 ", 11),
+    ]);
+    q.reconcile(vec![
+        entry("/l/a.log.1", 1, b"2026-11-21 09:00 first\n", 10),
+        entry("/l/a.log", 2, b"2026-11-21 10:00 other\n", 12),
+    ]);
+    assert_eq!(q.ordered().len(), 2, "diverged: shipped as its own file");
+}
+
+#[test]
+fn a_new_base_file_with_the_same_long_header_is_not_held_back() {
+    // A CSV header longer than the fingerprint: every file starts with the same 256 bytes.
+    let header = [b'h'; 300];
+    let old = [&header[..], b"\nrow 1\n"].concat();
+    let new = [&header[..], b"\nrow 2\n"].concat();
+    let mut q = q().with_base(Some(PathBuf::from("/l/a.log")));
+    q.reconcile(vec![entry("/l/a.log", 1, &old, 10)]);
+    let cur = q.current().expect("current");
+    q.get_mut(cur).expect("f").read = 150;
+    // renamed away mid-read (brokers slow), and the application starts a new base file
+    q.reconcile(vec![
+        entry("/l/a.log.1", 1, &old, 10),
+        entry("/l/a.log", 2, &new, 20),
+    ]);
+    assert_eq!(
+        shipping_order(&q),
+        vec![("/l/a.log.1".to_string(), 0), ("/l/a.log".to_string(), 0)]
+    );
+    q.get_mut(cur).expect("f").read = old.len() as u64;
+    assert_eq!(
+        q.can_finish(cur, t(100)),
+        Finish::Now,
+        "the new base counts"
+    );
+    q.finish(cur);
+    assert_eq!(q.current().map(|k| path_of(&q, k)), Some("/l/a.log".into()));
+}
+
+#[test]
+fn without_a_base_path_a_new_file_with_the_same_long_header_ships_once_it_outgrows_the_old() {
+    // Date-named files, no base_log_fullpath, every file starts with the same 300 bytes.
+    let header = [b'h'; 300];
+    let old = [&header[..], b"\nrow 1\n"].concat();
+    let mut q = q();
+    q.reconcile(vec![entry("/l/a-01.log", 1, &old, 10)]);
+    let cur = q.current().expect("current");
+    q.get_mut(cur).expect("f").read = old.len() as u64;
+    // The application's next file, still being written: looks like a copy at first...
+    let short = [&header[..], b"\nr"].concat();
+    q.reconcile(vec![
+        entry("/l/a-01.log", 1, &old, 10),
+        entry("/l/a-02.log", 2, &short, 20),
+    ]);
+    assert_eq!(q.ordered().len(), 1, "held back while it may be a copy");
+    assert_eq!(q.can_finish(cur, t(21)), Finish::No);
+    // ...and is not one once it is longer than its supposed original.
+    let longer = [&header[..], b"\nrow 2 is longer\n"].concat();
+    q.reconcile(vec![
+        entry("/l/a-01.log", 1, &old, 10),
+        entry("/l/a-02.log", 2, &longer, 22),
+    ]);
+    assert_eq!(q.can_finish(cur, t(22)), Finish::Now);
+    q.finish(cur);
+    assert_eq!(
+        q.current().map(|k| path_of(&q, k)),
+        Some("/l/a-02.log".into())
+    );
+}
+
+#[test]
+fn identical_rotated_files_ship_in_order_without_waiting_for_a_scan() {
+    // Byte-identical files (no base path): each later one looks like a copy of an earlier
+    // live one, and is released the moment that one is read to its end.
+    let body = b"same\n";
+    let mut q = q();
+    q.reconcile(vec![
+        entry("/l/a.log.3", 3, body, 30),
+        entry("/l/a.log.2", 2, body, 20),
+        entry("/l/a.log.1", 1, body, 10),
+    ]);
+    assert_eq!(q.ordered().len(), 1, "two held back as copies");
+    let first = q.current().expect("current");
+    q.get_mut(first).expect("f").read = body.len() as u64;
+    // a copy that was written a moment ago may be a copytruncate in progress
+    q.reconcile(vec![
+        entry("/l/a.log.3", 3, body, 30),
+        entry("/l/a.log.2", 2, body, 20),
+        entry("/l/a.log.1", 1, body, 10),
+        entry("/l/a.log.0", 4, body, 40),
+    ]);
+    q.get_mut(first).expect("f").read = 0;
+    assert_eq!(q.can_finish(first, t(22)), Finish::No);
+    let mut shipped = Vec::new();
+    while let Some(cur) = q.current() {
+        shipped.push(path_of(&q, cur));
+        q.get_mut(cur).expect("f").read = body.len() as u64;
+        match q.can_finish(cur, t(1000)) {
+            Finish::Now => q.finish(cur),
+            _ => break,
+        }
+    }
+    assert_eq!(
+        shipped,
+        vec!["/l/a.log.1", "/l/a.log.2", "/l/a.log.3", "/l/a.log.0"]
+    );
+}
+
+#[test]
+fn copytruncate_seen_only_after_truncation_still_adopts() {
+    let mut q = q();
+    let body = b"aaaa\nbbbb\n";
+    q.reconcile(vec![entry("/l/a.log", 1, body, 10)]);
+    let cur = q.current().expect("current");
+    q.get_mut(cur).expect("f").acked = 5;
+    q.get_mut(cur).expect("f").read = 5;
+    let n = q.reconcile(vec![
+        entry("/l/a.log", 1, b"", 12),
+        entry("/l/a.log.1", 2, body, 11),
+    ]);
+    assert!(
+        n.iter()
+            .any(|n| matches!(n, Notice::Adopted { offset: 5, .. })),
+        "{n:?}"
+    );
+    let first = q.current().expect("cur");
+    assert_eq!(path_of(&q, first), "/l/a.log.1");
+    assert_eq!(q.get(first).expect("f").read, 5);
+}
+
+#[test]
+fn inode_reuse_starts_at_zero_and_counts_loss() {
+    let mut q = q();
+    q.reconcile(vec![entry("/l/a.log", 7, b"old content\n", 10)]);
+    let cur = q.current().expect("current");
+    q.get_mut(cur).expect("f").acked = 4;
+    q.get_mut(cur).expect("f").read = 4;
+    // the file was deleted, and a different file got inode 7
+    let n = q.reconcile(vec![entry("/l/a.log", 7, b"brand new stuff\n", 20)]);
+    assert!(
+        n.iter().any(|n| matches!(n, Notice::Lost { bytes: 8, .. })),
+        "{n:?}"
+    );
+    let cur = q.current().expect("current");
+    assert_eq!(q.get(cur).expect("f").read, 0);
+    assert_eq!(q.get(cur).expect("f").acked, 0);
+}
+
+#[test]
+fn restore_verifies_fingerprint_and_start_at_end_applies_to_first_scan_only() {
+    let mut q = FileQueue::new(StartAt::End, Duration::from_secs(5));
+    q.restore(&[FileCheckpoint {
+        id: DevIno { dev: 1, ino: 1 },
+        fp_len: 3,
+        fp_crc: crc32c::crc32c(b"ab\n"),
+        path: "/l/a.log.1".into(),
+        offset: 3,
+        size: 3,
+        mtime_ns: 0,
+    }]);
+    q.reconcile(vec![
+        entry("/l/a.log.1", 1, b"ab\ncd\n", 10),
+        entry("/l/a.log", 2, b"xyz\n", 11),
+    ]);
+    let files = shipping_order(&q);
+    assert_eq!(
+        files,
+        vec![("/l/a.log.1".into(), 3), ("/l/a.log".into(), 4)]
+    );
+    q.reconcile(vec![
+        entry("/l/a.log.1", 1, b"ab\ncd\n", 10),
+        entry("/l/a.log", 2, b"xyz\n", 11),
+        entry("/l/b.log", 3, b"later\n", 12),
+    ]);
+    let b = q
+        .ordered()
+        .into_iter()
+        .find(|f| f.path.ends_with("b.log"))
+        .expect("b")
+        .acked;
+    assert_eq!(b, 0, "files found after the first scan start at 0");
+}
+
+#[test]
+fn checkpoint_of_a_file_first_seen_empty_still_recognises_copytruncate_after_kill() {
+    // Found by the soak: the base file was scanned while empty (fingerprint of 0 bytes),
+    // then read and acknowledged without another scan. The checkpoint paired offset 11
+    // with an empty fingerprint, which matches any content: after a kill -9, a
+    // copytruncate and new writes, the agent resumed the new content at 11 (lost lines).
+    let mut q = q();
+    q.reconcile(vec![entry("/l/a.log", 1, b"", 10)]);
+    let cur = q.current().expect("current");
+    q.observe_head(cur, b"g1 first..\n");
+    let f = q.get_mut(cur).expect("f");
+    f.read = 11;
+    f.acked = 11;
+    let saved = q.checkpoint_entries();
+    assert_eq!(saved[0].fp_len, 11, "fingerprint covers what was read");
+
+    // Restart after: cp a.log a.log.1 (new inode 2); truncate a.log; new writes.
+    let mut q2 = FileQueue::new(StartAt::Beginning, Duration::from_secs(5));
+    q2.restore(&saved);
+    q2.reconcile(vec![
+        entry("/l/a.log", 1, b"g2 after the truncate\n", 12),
+        entry("/l/a.log.1", 2, b"g1 first..\ng1 more\n", 11),
+    ]);
+    let files = shipping_order(&q2);
+    assert_eq!(
+        files,
+        vec![("/l/a.log.1".into(), 11), ("/l/a.log".into(), 0)],
+        "the copy continues at the checkpoint, the rewritten base starts at 0"
+    );
+}
+
+#[test]
+fn live_base_finished_with_a_partial_line_resumes_when_it_grows_or_is_rotated() {
+    let mut q = q().with_base(Some(PathBuf::from("/l/a.log")));
+    q.reconcile(vec![entry("/l/a.log", 1, b"l1\npart", 10)]);
+    let base = q.current().expect("current");
+    q.get_mut(base).expect("f").read = 3;
+    assert!(q.is_live_base(base));
+    // A newer file appears: the base yields with its partial line held back.
+    q.finish(base);
+    q.reconcile(vec![
+        entry("/l/a.log", 1, b"l1\npart", 10),
+        entry("/l/b.log", 2, b"b\n", 11),
+    ]);
+    assert_eq!(
+        q.get(base).expect("f").status,
+        Status::Finished,
+        "no flapping"
+    );
+    // The application completes the line: the base is read again from the held offset.
+    q.reconcile(vec![
+        entry("/l/a.log", 1, b"l1\npart-done\n", 12),
+        entry("/l/b.log", 2, b"b\n", 11),
+    ]);
+    assert_eq!(q.get(base).expect("f").status, Status::Active);
+    assert_eq!(q.get(base).expect("f").read, 3);
+    // Or it is rotated away before that: the incomplete line can only ship as it is.
+    q.finish(base);
+    q.reconcile(vec![
+        entry("/l/a.log.1", 1, b"l1\npart-done\n", 12),
+        entry("/l/b.log", 2, b"b\n", 11),
+    ]);
+    assert_eq!(q.get(base).expect("f").status, Status::Active);
+    assert!(!q.is_live_base(base));
+}
+
+/// A scan entry as discovery builds it: first bytes only when the queue asks.
+fn scanned(q: &FileQueue, path: &str, ino: u64, content: &[u8], mtime: u64) -> ScanEntry {
+    let mut e = entry(path, ino, content, mtime);
+    if !q.needs_prefix(e.id, e.size, e.mtime) {
+        e.prefix = None;
+    }
+    e
+}
+
+#[test]
+fn copytruncate_then_regrowth_past_the_offset_is_seen_by_the_next_scan() {
+    // Found by the soak: the file being read (fingerprint complete) is copied, truncated
+    // and written past our offset before the next scan. A scan that skipped the first
+    // bytes of a file that only grew resumed the new content mid-way and held the copy
+    // back as a "copy of a live file" forever.
+    let old: Vec<u8> = (0..40)
+        .flat_map(|i| format!("g1 line {i:04}\n").into_bytes())
+        .collect();
+    let new: Vec<u8> = (0..60)
+        .flat_map(|i| format!("g2 line {i:04}\n").into_bytes())
+        .collect();
+    let mut q = q().with_base(Some(PathBuf::from("/l/a.log")));
+    q.reconcile(vec![entry("/l/a.log", 1, &old, 10)]);
+    let cur = q.current().expect("current");
+    let f = q.get_mut(cur).expect("f");
+    (f.read, f.acked) = (200, 200);
+    let scan = vec![
+        scanned(&q, "/l/a.log", 1, &new, 12),
+        scanned(&q, "/l/a.log.1", 2, &old, 11),
+    ];
+    q.reconcile(scan);
+    let files = shipping_order(&q);
+    assert_eq!(
+        files,
+        vec![("/l/a.log.1".into(), 200), ("/l/a.log".into(), 0)]
+    );
+}
+
+#[test]
+fn a_copy_finishes_beside_the_truncated_empty_base() {
+    // Found by the model test: after a copytruncate the copy (ending in an incomplete
+    // line) is the newest file with content; the truncated base is empty. The copy must
+    // still finish once idle, or its last line never ships.
+    let mut q = q().with_base(Some(PathBuf::from("/l/a.log")));
+    q.reconcile(vec![
+        entry("/l/a.log.1", 2, b"l1\npart", 10),
+        entry("/l/a.log", 1, b"", 11),
+    ]);
+    let cur = q.current().expect("current");
+    assert_eq!(path_of(&q, cur), "/l/a.log.1");
+    assert_eq!(q.can_finish(cur, t(100)), Finish::Now);
+}
+
+#[test]
+fn rewind_rereads_unacked_bytes_of_finished_files() {
+    let mut q = q();
+    q.reconcile(vec![
+        entry("/l/a.log.1", 1, b"a\nb\n", 10),
+        entry("/l/a.log", 2, b"c\n", 20),
+    ]);
+    let first = q.current().expect("cur");
+    q.get_mut(first).expect("f").read = 4;
+    q.get_mut(first).expect("f").acked = 2;
+    q.finish(first);
+    assert_ne!(q.current(), Some(first));
+    q.rewind();
+    assert_eq!(q.current(), Some(first));
+    assert_eq!(q.get(first).expect("f").read, 2);
+}
+
+#[test]
+fn vanished_queued_file_is_lost_and_reported() {
+    let mut q = q();
+    q.reconcile(vec![
+        entry("/l/a.log.1", 1, b"aaaa\n", 10),
+        entry("/l/a.log", 2, b"c\n", 20),
+    ]);
+    let cur = q.current().expect("cur");
+    q.get_mut(cur).expect("f").open = true;
+    let n = q.reconcile(vec![entry("/l/a.log", 2, b"c\n", 20)]);
+    // a.log.1 is current (open), so it is not lost yet
+    assert!(n.is_empty(), "{n:?}");
+    let cur = q.current().expect("cur");
+    q.finish(cur);
+    let n = q.reconcile(vec![
+        entry("/l/a.log.3", 9, b"zz\n", 5),
+        entry("/l/a.log", 2, b"c\n", 20),
+    ]);
+    assert!(n.is_empty(), "{n:?}");
+    let n = q.reconcile(vec![entry("/l/a.log", 2, b"c\n", 20)]);
+    assert!(
+        n.iter().any(|n| matches!(
+            n,
+            Notice::Lost {
+                bytes: 3,
+                reason: "deleted_before_read",
+                ..
+            }
+        )),
+        "{n:?}"
+    );
+}
