@@ -78,7 +78,8 @@ FIELD = re.compile(r'\s(\w+)=("(?:[^"\\]|\\.)*"|\S+)')
 
 
 def agent_log_summary(path, limit=12):
-    """WARN/ERROR messages of the agent log, grouped by text, with counts and fields."""
+    """The agent's WARN/ERROR messages and its section's INFO messages (how it followed the
+    files), grouped by text, with counts, reasons, bytes and file names."""
     groups = OrderedDict()
     try:
         with open(path, "rb") as f:
@@ -87,12 +88,17 @@ def agent_log_summary(path, limit=12):
         return []
     for ln in text.splitlines():
         ln = ANSI.sub("", ln)
-        m = re.match(r"^\S+\s+(WARN|ERROR)\s+(\S+?):\s(.*)$", ln)
+        m = re.match(r"^\S+\s+(INFO|WARN|ERROR)\s+(\S+?):\s(.*)$", ln)
         if not m:
             continue
-        level, rest = m.group(1), m.group(3)
+        level, target, rest = m.group(1), m.group(2), m.group(3)
+        # INFO only from the section (how files were followed), not start/stop chatter.
+        if level == "INFO" and (target != "logferry::section" or "section st" in rest):
+            continue
         fields = dict((k, v.strip('"')) for k, v in FIELD.findall(" " + rest))
         msg = FIELD.sub("", " " + rest).strip()
+        # Group by the message's start (librdkafka's messages end in varying counts).
+        msg = re.sub(r"\d+", "N", msg)[:120]
         key = (level, msg)
         g = groups.setdefault(key, {"n": 0, "reasons": Counter(), "paths": Counter(), "bytes": 0})
         g["n"] += 1
@@ -113,7 +119,7 @@ def agent_log_summary(path, limit=12):
             extra.append("files " + ", ".join(f"{p} x{n}" if n > 1 else p
                                               for p, n in g["paths"].most_common(6))
                          + (" ..." if len(g["paths"]) > 6 else ""))
-        out.append(f"{level} x{g['n']}: {msg[:150]}" + (f" [{'; '.join(extra)}]" if extra else ""))
+        out.append(f"{level} x{g['n']}: {msg}" + (f" [{'; '.join(extra)}]" if extra else ""))
     return out
 
 
@@ -226,7 +232,8 @@ def main():
                    + f" (sum {metric_bytes}); truth {truth_bytes} = {lost} lines x {LINE_BYTES}")
     if a.tool_log and os.path.exists(a.tool_log):
         with open(a.tool_log, errors="replace") as f:
-            errs = [ln.strip() for ln in f if "error" in ln.lower()]
+            errs = [ln.strip() for ln in f
+                    if "error" in ln.lower() and "already exists, renaming" not in ln]
         if errs:
             details.append(f"rotation tool errors: {len(errs)}, e.g. {errs[0][:160]}")
     if a.agent_log:

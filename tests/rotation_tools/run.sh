@@ -120,28 +120,34 @@ re_escape() { printf '%s' "$1" | sed 's/[][\\.*^$+?(){}|]/\\&/g'; }
 #   OLD        logrotate olddir ("" for none);  ARCHIVE: 1 to keep copies of what logrotate
 #              kept (copytruncate truth);  OUTAGE: 1 for the brokers-down case
 setup_case() {
-    local name=$1 L=$2 LRX
+    local name=$1 L=$2 LRX BK
     LRX=$(re_escape "$L")
+    # logrotate `create` races a WatchedFileHandler writer: when the writer recreates app.log
+    # between logrotate's rename and its create, logrotate renames the writer's new file to
+    # app.log-YYYYMMDDHH.backup ("destination ... already exists, renaming to ...") and creates
+    # its own. That name is one the tool produces, so the sections match it too.
+    BK='-[0-9]{10}\.backup'
     TOOL=logrotate WRITER=watched WARGS="" LR_EVERY=2 BASE=1 OLD="" ARCHIVE=0 OUTAGE=0
-    RX="$LRX/app\\.log\\.[0-9]+"
+    RX="$LRX/app\\.log(\\.[0-9]+|$BK)"
     case $name in
     lr_create_dateext)
         LR_BODY=$'create\ndateext\ndateformat -%s\nrotate 3'
-        RX="$LRX/app\\.log-[0-9]+" ;;
+        RX="$LRX/app\\.log-[0-9]+(\\.backup)?" ;;
     lr_copytruncate)
         LR_BODY=$'copytruncate\nrotate 3'
+        RX="$LRX/app\\.log\\.[0-9]+"
         WRITER=append ARCHIVE=1 ;;
     lr_create_compress_delaycompress)
         LR_BODY=$'create\ncompress\ndelaycompress\nrotate 2'
-        RX="$LRX/app\\.log\\.[0-9]+(\\.gz)?" ;;
-    lr_ccd_readme_regex) # the README's example regex, as a user copies it
+        RX="$LRX/app\\.log(\\.[0-9]+(\\.gz)?|$BK)" ;;
+    lr_ccd_readme_regex) # the README's example regex as a user copies it (matches .gz too)
         LR_BODY=$'create\ncompress\ndelaycompress\nrotate 2'
         RX="$L/app.log.*(?<!swp\$)" ;;
     lr_ccd_nogz_regex) # a regex that leaves the .gz files out
         LR_BODY=$'create\ncompress\ndelaycompress\nrotate 2' ;;
     lr_create_compress)
         LR_BODY=$'create\ncompress\nrotate 3'
-        RX="$LRX/app\\.log\\.[0-9]+(\\.gz)?" ;;
+        RX="$LRX/app\\.log(\\.[0-9]+(\\.gz)?|$BK)" ;;
     lr_copytruncate_compress_delaycompress)
         LR_BODY=$'copytruncate\ncompress\ndelaycompress\nrotate 3'
         RX="$LRX/app\\.log\\.[0-9]+(\\.gz)?"
@@ -157,15 +163,17 @@ setup_case() {
         LR_BODY=$'create\nolddir '"$OLD"$'\ncreateolddir 0755 root root\nrotate 3' ;;
     py_rotating)
         TOOL=python WRITER=rotating
-        WARGS="--max-bytes $((ROT_RATE * 100 * 2)) --backup-count 20" ;;
+        WARGS="--max-bytes $((ROT_RATE * 100 * 2)) --backup-count 20"
+        RX="$LRX/app\\.log\\.[0-9]+" ;;
     py_timed)
         TOOL=python WRITER=timed WARGS="--interval 2 --backup-count 3"
         RX="$LRX/app\\.log\\.[0-9]{4}-[0-9]{2}-[0-9]{2}_[0-9]{2}-[0-9]{2}-[0-9]{2}" ;;
     rotatelogs) # `rotatelogs FILE.%s 2`: a new file every 2 s, no stable base file
-        TOOL=rotatelogs WRITER=stdout BASE=0 ;;
+        TOOL=rotatelogs WRITER=stdout BASE=0
+        RX="$LRX/app\\.log\\.[0-9]+" ;;
     brokers_down)
         LR_BODY=$'create\ncompress\ndelaycompress\nrotate 2'
-        RX="$LRX/app\\.log\\.[0-9]+(\\.gz)?"
+        RX="$LRX/app\\.log(\\.[0-9]+(\\.gz)?|$BK)"
         OUTAGE=1 ;;
     esac
 }
@@ -195,7 +203,7 @@ start_broker() { # start_broker C LISTEN -> prints the address it listens on
     local C=$1 listen=$2 pid from
     touch "$C/broker.log"
     from=$(($(wc -l <"$C/broker.log") + 1))
-    "$BIN" broker --listen "$listen" --data-dir "$C/broker-data" 2>>"$C/broker.log" &
+    "$BIN" broker --listen "$listen" --data-dir "$C/broker-data" >>"$C/broker.log" 2>&1 &
     pid=$!
     echo "$pid" >>"$C/pids"
     echo "$pid" >"$C/broker.pid"
@@ -371,8 +379,11 @@ run_case() {
     python3 "$HERE/check.py" "${args[@]}" >/dev/null 2>"$C/check.err" ||
         echo "RESULT $name 0 0 0 0 0 0 - FAIL check.py-failed" >"$C/result.txt"
     {
-        [ -f "$C/logrotate.log" ] &&
-            echo "    rotations: $(grep -c '^== rotation' "$C/logrotate.log") logrotate runs every $LR_EVERY s"
+        if [ -f "$C/logrotate.log" ]; then
+            echo "    rotations: $(grep -c '^== rotation' "$C/logrotate.log") logrotate runs every $LR_EVERY s;" \
+                "create collisions (writer's new app.log renamed to *.backup by logrotate):" \
+                "$(grep -c 'already exists, renaming to' "$C/logrotate.log")"
+        fi
         if [ -f "$C/outage.log" ]; then
             sed -n 's/^== /    /p' "$C/outage.log"
             awk '/^== broker stopped/ { a = $4 } /^== broker back/ { b = $4 } END { print a, b }' \
