@@ -233,7 +233,7 @@ wait_for() {
 }
 show() { ct systemctl show -P "$2" "$1"; }
 main_pid() { show "$1" MainPID; }
-# edit_as_root FILE SCRIPT: the README's `sudoedit FILE`, with SCRIPT (sh, the file as $1)
+# edit_with FILE SCRIPT: the README's `sudoedit FILE`, with SCRIPT (sh, the file as $1)
 # as the editor.
 edit_with() {
     printf '#!/bin/sh\nset -e\n%s\n' "$2" >"$ct_root/root/editor.sh"
