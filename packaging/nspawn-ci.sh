@@ -511,6 +511,8 @@ check "upgrade: logferry restarted (new MainPID, active)" \
     bash -c '[ "$0" != "$1" ] && [ "$2" = active ]' "$pid_a" "$(main_pid logferry)" "$(ct systemctl is-active logferry)"
 check "upgrade: logferry-broker restarted (new MainPID, active)" \
     bash -c '[ "$0" != "$1" ] && [ "$2" = active ]' "$pid_b" "$(main_pid logferry-broker)" "$(ct systemctl is-active logferry-broker)"
+check "upgrade: the agent's stop finished its drain (no 'shutdown timeout' in the journal)" \
+    not journal_has "shutdown timeout" "$c" -u logferry
 check "upgrade: both units still enabled" \
     test "$(ct systemctl is-enabled logferry logferry-broker | sort -u)" = enabled
 excerpt "logferry(-broker)?\.service" 12 "$c" _PID=1
