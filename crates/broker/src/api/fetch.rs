@@ -2,7 +2,7 @@
 //! data). Long-polls up to max_wait_ms for min_bytes, woken when any high watermark moves.
 //! No fetch sessions: session id 0 tells clients to send full requests.
 
-use super::{code, Ctx};
+use super::{Ctx, ResponseError};
 use crate::partition::FetchRead;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse};
@@ -18,7 +18,6 @@ pub async fn handle(ctx: &Ctx<'_>, req: FetchRequest) -> FetchResponse {
     let wait = Duration::from_millis(req.max_wait_ms.max(0) as u64).min(MAX_WAIT);
     let deadline = tokio::time::Instant::now() + wait;
     let mut data_rx = b.data_version.subscribe();
-    let mut shutdown = b.shutdown.clone();
     let min_bytes = req.min_bytes.max(1) as usize;
     loop {
         data_rx.borrow_and_update();
@@ -29,7 +28,7 @@ pub async fn handle(ctx: &Ctx<'_>, req: FetchRequest) -> FetchResponse {
         tokio::select! {
             r = data_rx.changed() => { if r.is_err() { return resp; } }
             _ = tokio::time::sleep_until(deadline) => return read_all(ctx, &req).0,
-            _ = shutdown.changed() => return read_all(ctx, &req).0,
+            _ = b.shutdown.cancelled() => return read_all(ctx, &req).0,
         }
     }
 }
@@ -58,7 +57,7 @@ fn read_all(ctx: &Ctx<'_>, req: &FetchRequest) -> (FetchResponse, usize, bool) {
                 });
             match topic.as_ref().and_then(|t| t.partition(fp.partition)) {
                 None => {
-                    pd.error_code = code::UNKNOWN_TOPIC_OR_PARTITION;
+                    pd.error_code = ResponseError::UnknownTopicOrPartition.code();
                     errors = true;
                 }
                 Some(p) => {
@@ -73,7 +72,7 @@ fn read_all(ctx: &Ctx<'_>, req: &FetchRequest) -> (FetchResponse, usize, bool) {
                     } else {
                         match p.read(fp.fetch_offset, max) {
                             Ok(FetchRead::OutOfRange) => {
-                                pd.error_code = code::OFFSET_OUT_OF_RANGE;
+                                pd.error_code = ResponseError::OffsetOutOfRange.code();
                                 errors = true;
                             }
                             Ok(FetchRead::Data(bytes)) => {
@@ -84,7 +83,7 @@ fn read_all(ctx: &Ctx<'_>, req: &FetchRequest) -> (FetchResponse, usize, bool) {
                             Err(e) => {
                                 tracing::error!(topic = %ft.topic.0, partition = fp.partition,
                                     error = %e, "fetch read failed");
-                                pd.error_code = code::KAFKA_STORAGE_ERROR;
+                                pd.error_code = ResponseError::KafkaStorageError.code();
                                 errors = true;
                             }
                         }

@@ -1,6 +1,6 @@
 //! FindCoordinator (10): this node coordinates every group; transactions are unsupported.
 
-use super::{code, str_bytes, Ctx};
+use super::{str_bytes, Ctx, ResponseError};
 use crate::state::NODE_ID;
 use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
 
@@ -8,7 +8,7 @@ pub fn handle(ctx: &Ctx<'_>, req: FindCoordinatorRequest) -> FindCoordinatorResp
     let resp = FindCoordinatorResponse::default();
     if req.key_type != 0 {
         return resp
-            .with_error_code(code::COORDINATOR_NOT_AVAILABLE)
+            .with_error_code(ResponseError::CoordinatorNotAvailable.code())
             .with_node_id(BrokerId(-1))
             .with_port(-1);
     }

@@ -1,7 +1,7 @@
 //! ListOffsets (2): latest (-1) = high watermark, earliest (-2) = log start, otherwise the
 //! first batch whose max timestamp is >= the given one. Leader epoch is always 0.
 
-use super::{code, Ctx};
+use super::{Ctx, ResponseError};
 use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
 };
@@ -30,7 +30,7 @@ pub fn handle(ctx: &Ctx<'_>, req: ListOffsetsRequest) -> ListOffsetsResponse {
                         .with_leader_epoch(if ctx.version >= 4 { 0 } else { -1 });
                     let Some(p) = topic.as_ref().and_then(|t| t.partition(lp.partition_index))
                     else {
-                        r.error_code = code::UNKNOWN_TOPIC_OR_PARTITION;
+                        r.error_code = ResponseError::UnknownTopicOrPartition.code();
                         return r;
                     };
                     let hwm = p.high_watermark();
@@ -45,7 +45,7 @@ pub fn handle(ctx: &Ctx<'_>, req: ListOffsetsRequest) -> ListOffsetsResponse {
                             Ok(_) => -1,
                             Err(e) => {
                                 tracing::error!(error = %e, "offset for timestamp failed");
-                                r.error_code = code::KAFKA_STORAGE_ERROR;
+                                r.error_code = ResponseError::KafkaStorageError.code();
                                 -1
                             }
                         },

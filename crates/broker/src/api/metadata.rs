@@ -1,7 +1,7 @@
 //! Metadata (3): this node leads every partition with leader epoch 0; unknown topics are
 //! auto-created when the request allows it.
 
-use super::{code, str_bytes, Ctx};
+use super::{str_bytes, Ctx, ResponseError};
 use crate::state::{CLUSTER_ID, NODE_ID};
 use crate::topics::{Topic, TopicError};
 use kafka_protocol::messages::metadata_response::{
@@ -34,13 +34,13 @@ pub fn handle(ctx: &Ctx<'_>, req: MetadataRequest) -> MetadataResponse {
                 };
                 match found {
                     Ok(Some(t)) => describe(&t),
-                    Ok(None) => error_topic(&name, code::UNKNOWN_TOPIC_OR_PARTITION),
+                    Ok(None) => error_topic(&name, ResponseError::UnknownTopicOrPartition.code()),
                     Err(TopicError::InvalidName(_)) => {
-                        error_topic(&name, code::INVALID_TOPIC_EXCEPTION)
+                        error_topic(&name, ResponseError::InvalidTopicException.code())
                     }
                     Err(e) => {
                         tracing::error!(topic = %name, error = %e, "auto-create failed");
-                        error_topic(&name, code::KAFKA_STORAGE_ERROR)
+                        error_topic(&name, ResponseError::KafkaStorageError.code())
                     }
                 }
             })
