@@ -126,8 +126,7 @@ fn broker_data_dir_resolves_against_the_config_file_not_the_working_directory() 
     let (tx, rx) = std::sync::mpsc::channel();
     // Drain stderr to the end: a closed pipe would fail the broker's next log line.
     let reader = std::thread::spawn(move || {
-        for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)).map_while(Result::ok)
-        {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)).map_while(Result::ok) {
             eprintln!("[child] {line}");
             if line.contains("listening on") {
                 let _ = tx.send(());

@@ -16,8 +16,10 @@ pub mod metrics;
 pub mod offsets;
 pub mod partition;
 pub mod producer_ids;
+pub mod records;
 pub mod server;
 pub mod state;
+pub mod topic_config;
 pub mod topics;
 
 pub use config::{BrokerConfig, Flush};

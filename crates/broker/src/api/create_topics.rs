@@ -54,7 +54,7 @@ pub fn handle(ctx: &Ctx<'_>, req: CreateTopicsRequest) -> CreateTopicsResponse {
                     Err(e @ TopicError::AlreadyExists(_)) => {
                         (ResponseError::TopicAlreadyExists.code(), e.to_string())
                     }
-                    Err(e @ TopicError::InvalidName(_)) => {
+                    Err(e @ (TopicError::InvalidName(_) | TopicError::NoAutoCreate(_))) => {
                         (ResponseError::InvalidTopicException.code(), e.to_string())
                     }
                     Err(e @ TopicError::InvalidPartitions(_)) => {

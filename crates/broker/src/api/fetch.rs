@@ -4,6 +4,9 @@
 
 use super::{Ctx, ResponseError};
 use crate::partition::FetchRead;
+use crate::records::compression::MAX_DECOMPRESSED;
+use crate::records::convert::{self, ConvertError};
+use bytes::Bytes;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse};
 use std::time::Duration;
@@ -41,7 +44,17 @@ fn read_all(ctx: &Ctx<'_>, req: &FetchRequest) -> (FetchResponse, usize, bool) {
     let mut errors = false;
     let mut topics = Vec::with_capacity(req.topics.len());
     for ft in &req.topics {
-        let topic = b.topics.get(&ft.topic.0);
+        // v13+ name topics by id only.
+        let topic = if ctx.version >= 13 {
+            b.topics.by_id(ft.topic_id)
+        } else {
+            b.topics.get(&ft.topic.0)
+        };
+        let missing = if ctx.version >= 13 {
+            ResponseError::UnknownTopicId.code()
+        } else {
+            ResponseError::UnknownTopicOrPartition.code()
+        };
         let mut parts = Vec::with_capacity(ft.partitions.len());
         for fp in &ft.partitions {
             let mut pd = PartitionData::default()
@@ -57,7 +70,7 @@ fn read_all(ctx: &Ctx<'_>, req: &FetchRequest) -> (FetchResponse, usize, bool) {
                 });
             match topic.as_ref().and_then(|t| t.partition(fp.partition)) {
                 None => {
-                    pd.error_code = ResponseError::UnknownTopicOrPartition.code();
+                    pd.error_code = missing;
                     errors = true;
                 }
                 Some(p) => {
@@ -78,7 +91,16 @@ fn read_all(ctx: &Ctx<'_>, req: &FetchRequest) -> (FetchResponse, usize, bool) {
                             Ok(FetchRead::Data(bytes)) => {
                                 total += bytes.len();
                                 remaining = remaining.saturating_sub(bytes.len());
-                                pd.records = Some(bytes);
+                                match for_version(ctx.version, bytes) {
+                                    Ok(b) => pd.records = Some(b),
+                                    Err(e) => {
+                                        tracing::error!(topic = %ft.topic.0,
+                                            partition = fp.partition, error = %e,
+                                            "down-conversion for an old fetch failed");
+                                        pd.error_code = ResponseError::CorruptMessage.code();
+                                        errors = true;
+                                    }
+                                }
                             }
                             Err(e) => {
                                 tracing::error!(topic = %ft.topic.0, partition = fp.partition,
@@ -95,6 +117,7 @@ fn read_all(ctx: &Ctx<'_>, req: &FetchRequest) -> (FetchResponse, usize, bool) {
         topics.push(
             FetchableTopicResponse::default()
                 .with_topic(ft.topic.clone())
+                .with_topic_id(ft.topic_id)
                 .with_partitions(parts),
         );
     }
@@ -105,4 +128,18 @@ fn read_all(ctx: &Ctx<'_>, req: &FetchRequest) -> (FetchResponse, usize, bool) {
         total,
         errors,
     )
+}
+
+/// Fetch v0–v3 clients read the legacy formats: v0–v1 magic 0, v2–v3 magic 1 (Kafka's
+/// down-conversion); v4+ get the stored v2 batches as they are.
+fn for_version(version: i16, bytes: Bytes) -> Result<Bytes, ConvertError> {
+    let magic = match version {
+        0 | 1 => 0,
+        2 | 3 => 1,
+        _ => return Ok(bytes),
+    };
+    if bytes.is_empty() {
+        return Ok(bytes);
+    }
+    convert::down_convert(&bytes, magic, MAX_DECOMPRESSED).map(Bytes::from)
 }

@@ -1,4 +1,5 @@
-//! OffsetForLeaderEpoch (23): there is only epoch 0, which ends at the log end.
+//! OffsetForLeaderEpoch (23): there is only epoch 0, which ends at the log end. v0 answers
+//! carry no epoch field.
 
 use super::{Ctx, ResponseError};
 use kafka_protocol::messages::offset_for_leader_epoch_response::{
@@ -22,7 +23,9 @@ pub fn handle(ctx: &Ctx<'_>, req: OffsetForLeaderEpochRequest) -> OffsetForLeade
                             .with_error_code(ResponseError::UnknownTopicOrPartition.code())
                             .with_leader_epoch(-1)
                             .with_end_offset(-1),
-                        Some(part) => r.with_leader_epoch(0).with_end_offset(part.offsets().1),
+                        Some(part) => r
+                            .with_leader_epoch(if ctx.version >= 1 { 0 } else { -1 })
+                            .with_end_offset(part.offsets().1),
                     }
                 })
                 .collect();

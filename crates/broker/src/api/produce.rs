@@ -7,6 +7,8 @@ use crate::log::batch::BatchError;
 use crate::log::producer_state::SeqError;
 use crate::log::AppendError;
 use crate::partition::wait_flushed;
+use crate::records::compression::MAX_DECOMPRESSED;
+use crate::records::{convert, legacy};
 use crate::topics::TopicError;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse, ResponseKind};
@@ -53,13 +55,20 @@ pub fn handle(ctx: &Ctx<'_>, req: ProduceRequest) -> Reply {
             // No transaction coordinator here.
             Err(ResponseError::TransactionalIdAuthorizationFailed.code())
         } else {
-            b.topics.get_or_create(&name).map_err(|e| match e {
-                TopicError::InvalidName(_) => ResponseError::InvalidTopicException.code(),
-                e => {
-                    tracing::error!(topic = %name, error = %e, "auto-create failed");
-                    ResponseError::KafkaStorageError.code()
+            match b.topics.get_or_create(&name) {
+                // Only the broker writes internal topics (Kafka: "Cannot append to internal
+                // topic").
+                Ok(t) if t.is_internal() => Err(ResponseError::InvalidTopicException.code()),
+                Ok(t) => Ok(t),
+                Err(TopicError::InvalidName(_)) => Err(ResponseError::InvalidTopicException.code()),
+                Err(TopicError::NoAutoCreate(_)) => {
+                    Err(ResponseError::UnknownTopicOrPartition.code())
                 }
-            })
+                Err(e) => {
+                    tracing::error!(topic = %name, error = %e, "auto-create failed");
+                    Err(ResponseError::KafkaStorageError.code())
+                }
+            }
         };
         let mut parts = Vec::with_capacity(td.partition_data.len());
         for (pi, pd) in td.partition_data.into_iter().enumerate() {
@@ -79,7 +88,26 @@ pub fn handle(ctx: &Ctx<'_>, req: ProduceRequest) -> Reply {
                 Err(c) => resp.error_code = c,
                 Ok(p) => {
                     // Copy out of the shared request buffer: offsets are patched in place.
-                    let mut records = pd.records.map(|r| r.to_vec()).unwrap_or_default();
+                    let raw = pd.records.unwrap_or_default();
+                    let converted =
+                        if ctx.version <= 2 && legacy::magic_of(&raw).is_some_and(|m| m < 2) {
+                            // Produce v0-v2 carry message sets (magic 0/1): store them as v2.
+                            convert::up_convert(&raw, MAX_DECOMPRESSED).map_err(|e| {
+                                tracing::debug!(topic = %name, partition = pd.index, error = %e,
+                                "legacy message set refused");
+                                ResponseError::CorruptMessage.code()
+                            })
+                        } else {
+                            Ok(raw.to_vec())
+                        };
+                    let mut records = match converted {
+                        Ok(r) => r,
+                        Err(c) => {
+                            resp.error_code = c;
+                            parts.push(resp);
+                            continue;
+                        }
+                    };
                     match p.append(&mut records) {
                         Ok(a) => {
                             b.metrics.appended(
