@@ -11,3 +11,4 @@ mod groups;
 mod idempotence;
 mod malformed;
 mod through_librdkafka;
+mod versions;

@@ -16,8 +16,10 @@ pub mod metrics;
 pub mod offsets;
 pub mod partition;
 pub mod producer_ids;
+pub mod records;
 pub mod server;
 pub mod state;
+pub mod topic_config;
 pub mod topics;
 
 pub use config::{BrokerConfig, Flush};
@@ -31,6 +33,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 /// Present in the data dir only while the broker is stopped after a clean shutdown.
 const CLEAN_SHUTDOWN_MARKER: &str = ".clean-shutdown";
@@ -69,14 +72,16 @@ pub enum BrokerError {
 /// A running broker.
 ///
 /// Call [`BrokerHandle::shutdown`] to stop it cleanly. Dropping the handle also stops the
-/// accept loop and connections (they watch the shutdown channel), but skips the final flush
-/// and the clean-shutdown marker, so the next start runs a full recovery — like a crash.
+/// accept loop and connections (dropping cancels the shutdown token), but skips the final
+/// flush and the clean-shutdown marker, so the next start runs a full recovery — like a crash.
 pub struct BrokerHandle {
     local_addr: SocketAddr,
     bootstrap: String,
     data_dir: PathBuf,
     broker: Arc<Broker>,
-    shutdown_tx: watch::Sender<bool>,
+    /// Dropped with the handle: cancels `shutdown`.
+    _cancel_on_drop: tokio_util::sync::DropGuard,
+    shutdown: CancellationToken,
     accept: JoinHandle<()>,
     background: Vec<JoinHandle<()>>,
     /// Held (flock'ed) for the broker's lifetime.
@@ -123,12 +128,14 @@ pub async fn start(
         .await
         .map_err(|e| BrokerError::Task(e.to_string()))??;
 
-    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let shutdown = CancellationToken::new();
     let data_version = watch::Sender::new(0u64);
     let flusher =
         flusher::Flusher::start(cfg.flush, data_version.clone()).map_err(BrokerError::Thread)?;
-    let groups =
-        group::Coordinator::new(Duration::from_millis(cfg.group_initial_rebalance_delay_ms));
+    let groups = group::Coordinator::new(
+        Duration::from_millis(cfg.group_initial_rebalance_delay_ms),
+        shutdown.child_token(),
+    );
     let broker = Arc::new(Broker {
         max_batch_bytes: cfg.max_request_bytes,
         cfg,
@@ -140,14 +147,14 @@ pub async fn start(
         producer_ids: Arc::new(storage.producer_ids),
         flusher,
         data_version,
-        shutdown: shutdown_rx.clone(),
+        shutdown: shutdown.clone(),
         metrics: metrics::BrokerMetrics::default(),
     });
     let background = vec![
-        tokio::spawn(session_loop(broker.clone(), shutdown_rx.clone())),
-        tokio::spawn(retention_loop(broker.clone(), shutdown_rx.clone())),
+        tokio::spawn(session_loop(broker.clone())),
+        tokio::spawn(retention_loop(broker.clone())),
     ];
-    let accept = tokio::spawn(server::accept_loop(listener, broker.clone(), shutdown_rx));
+    let accept = tokio::spawn(server::accept_loop(listener, broker.clone()));
     tracing::info!(data_dir = %data_dir.display(), advertised = %advertised,
         "listening on {local_addr}");
     Ok(BrokerHandle {
@@ -155,7 +162,8 @@ pub async fn start(
         bootstrap: advertised,
         data_dir,
         broker,
-        shutdown_tx,
+        _cancel_on_drop: shutdown.clone().drop_guard(),
+        shutdown,
         accept,
         background,
         _lock: lock,
@@ -206,24 +214,24 @@ fn parse_host_port(s: &str) -> Result<(String, i32), BrokerError> {
     Ok((host.to_string(), i32::from(port)))
 }
 
-async fn session_loop(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
+async fn session_loop(broker: Arc<Broker>) {
     let mut tick = tokio::time::interval(SESSION_CHECK_INTERVAL);
     loop {
         tokio::select! {
-            _ = shutdown.changed() => return,
+            _ = broker.shutdown.cancelled() => return,
             _ = tick.tick() => broker.groups.expire_sessions(),
         }
     }
 }
 
-async fn retention_loop(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
+async fn retention_loop(broker: Arc<Broker>) {
     if broker.cfg.retention_bytes.is_none() && broker.cfg.retention_ms.is_none() {
         return;
     }
     let mut tick = tokio::time::interval(RETENTION_INTERVAL);
     loop {
         tokio::select! {
-            _ = shutdown.changed() => return,
+            _ = broker.shutdown.cancelled() => return,
             _ = tick.tick() => {}
         }
         let b = broker.clone();
@@ -286,7 +294,7 @@ impl BrokerHandle {
 
     /// Stops accepting, finishes in-flight requests, flushes, writes the clean-shutdown marker.
     pub async fn shutdown(self) -> Result<(), BrokerError> {
-        let _ = self.shutdown_tx.send(true);
+        self.shutdown.cancel();
         // Parked joins/syncs would otherwise hold their connections until a timeout.
         self.broker.groups.close();
         if let Err(e) = self.accept.await {

@@ -14,7 +14,7 @@ use std::time::Duration;
 use tokio::io::{AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 /// Responses a connection may have queued before its reader stops taking requests.
@@ -23,24 +23,19 @@ const MAX_IN_FLIGHT: usize = 32;
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Accepts until shutdown, then waits (bounded) for connections to finish.
-pub async fn accept_loop(
-    listener: TcpListener,
-    broker: Arc<Broker>,
-    mut shutdown: watch::Receiver<bool>,
-) {
+pub async fn accept_loop(listener: TcpListener, broker: Arc<Broker>) {
     let mut conns = JoinSet::new();
+    let shutdown = broker.shutdown.clone();
     loop {
-        if *shutdown.borrow() {
-            break;
-        }
         tokio::select! {
-            _ = shutdown.changed() => break,
+            // `biased`: a cancelled token wins over a ready accept.
+            biased;
+            _ = shutdown.cancelled() => break,
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let b = broker.clone();
-                    let sd = shutdown.clone();
-                    conns.spawn(async move { serve(b, stream, peer, sd).await });
+                    conns.spawn(async move { serve(b, stream, peer).await });
                 }
                 Err(e) => {
                     // E.g. EMFILE: back off instead of spinning.
@@ -74,12 +69,7 @@ struct Outgoing {
     reply: Reply,
 }
 
-async fn serve(
-    broker: Arc<Broker>,
-    stream: TcpStream,
-    peer: SocketAddr,
-    mut shutdown: watch::Receiver<bool>,
-) {
+async fn serve(broker: Arc<Broker>, stream: TcpStream, peer: SocketAddr) {
     let _ = stream.set_nodelay(true);
     let (rd, wr) = stream.into_split();
     let mut rd = BufReader::with_capacity(64 * 1024, rd);
@@ -87,12 +77,11 @@ async fn serve(
     broker.metrics.connections.inc();
     let writer = tokio::spawn(write_loop(wr, rx, peer, broker.clone()));
     let max = broker.cfg.max_request_bytes;
+    let shutdown = broker.shutdown.clone();
     loop {
-        if *shutdown.borrow() {
-            break;
-        }
         let frame = tokio::select! {
-            _ = shutdown.changed() => break,
+            biased;
+            _ = shutdown.cancelled() => break,
             f = codec::read_frame(&mut rd, max) => f,
         };
         let frame = match frame {

@@ -9,6 +9,7 @@ use super::topics::Topics;
 use super::Flush;
 use std::sync::Arc;
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 /// This broker's node id (single node).
 pub const NODE_ID: i32 = 0;
@@ -26,8 +27,9 @@ pub struct Broker {
     pub flusher: Flusher,
     /// Bumped whenever a high watermark advances; long-polling fetches wait on it.
     pub data_version: watch::Sender<u64>,
-    /// Turns true when shutdown begins.
-    pub shutdown: watch::Receiver<bool>,
+    /// Cancelled when shutdown begins; every connection, long poll and background loop
+    /// selects on it.
+    pub shutdown: CancellationToken,
     pub max_batch_bytes: usize,
     pub metrics: super::metrics::BrokerMetrics,
 }
@@ -39,6 +41,6 @@ impl Broker {
     }
 
     pub fn is_shutting_down(&self) -> bool {
-        *self.shutdown.borrow()
+        self.shutdown.is_cancelled()
     }
 }

@@ -6,6 +6,7 @@ use super::partition::Partition;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
+use uuid::Uuid;
 
 /// Kafka's limit; also keeps directory names sane.
 const MAX_TOPIC_NAME: usize = 249;
@@ -13,13 +14,26 @@ const MAX_TOPIC_NAME: usize = 249;
 /// millions of directories.
 pub const MAX_PARTITIONS: i32 = 1024;
 
+/// The internal topic holding committed offsets and group metadata.
+pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+/// Holds a topic's id (canonical UUID text) in its partition 0 directory.
+const TOPIC_ID_FILE: &str = "topic-id";
+
 #[derive(Debug)]
 pub struct Topic {
     pub name: String,
+    /// Stable across restarts (KIP-516): Metadata v10+ reports it, Fetch v13+ names topics
+    /// by it.
+    pub id: Uuid,
     pub partitions: Vec<Arc<Partition>>,
 }
 
 impl Topic {
+    /// Internal topics are written by the broker only and flagged in Metadata.
+    pub fn is_internal(&self) -> bool {
+        is_internal(&self.name)
+    }
+
     pub fn partition(&self, index: i32) -> Option<&Arc<Partition>> {
         usize::try_from(index)
             .ok()
@@ -36,8 +50,61 @@ pub enum TopicError {
     InvalidPartitions(i32),
     #[error("topic {0} already exists")]
     AlreadyExists(String),
+    #[error("topic {0} is not auto-created (internal namespace)")]
+    NoAutoCreate(String),
     #[error(transparent)]
     Storage(#[from] LogError),
+}
+
+pub fn is_internal(name: &str) -> bool {
+    name == OFFSETS_TOPIC
+}
+
+/// A fresh random topic id. std's `RandomState` is seeded from the OS per instance, so two
+/// hashes of it give 128 unpredictable bits without another dependency.
+fn new_topic_id() -> Uuid {
+    use std::hash::{BuildHasher, Hasher};
+    loop {
+        let mut words = [0u64; 2];
+        for w in &mut words {
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u128(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos())
+                    .unwrap_or(0),
+            );
+            *w = h.finish();
+        }
+        let id = Uuid::from_u64_pair(words[0], words[1]);
+        // Kafka reserves the zero and "metadata topic" (…01) ids.
+        if id.as_u128() > 1 {
+            return id;
+        }
+    }
+}
+
+/// The id stored in partition 0's directory, or a new one written there.
+fn load_or_create_id(dir: &Path, name: &str) -> Result<Uuid, LogError> {
+    let path = dir.join(format!("{name}-0")).join(TOPIC_ID_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(s) => {
+            if let Ok(id) = Uuid::parse_str(s.trim()) {
+                return Ok(id);
+            }
+            tracing::warn!(path = %path.display(), "unreadable topic id; assigning a new one");
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(LogError::io("read topic id", &path, e)),
+    }
+    let id = new_topic_id();
+    logferry_fsutil::replace(
+        &path,
+        id.to_string().as_bytes(),
+        logferry_fsutil::Durability::Durable,
+    )
+    .map_err(|e| LogError::io("write topic id", &path, e))?;
+    Ok(id)
 }
 
 /// Topic names Kafka accepts: 1..=249 of `[A-Za-z0-9._-]`, not "." or "..".
@@ -122,10 +189,23 @@ impl Topics {
         v
     }
 
-    /// The topic, auto-created with the default partition count when missing.
+    pub fn by_id(&self, id: Uuid) -> Option<Arc<Topic>> {
+        self.map
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .find(|t| t.id == id)
+            .cloned()
+    }
+
+    /// The topic, auto-created with the default partition count when missing. Names starting
+    /// with `__` are never auto-created (they are Kafka's internal namespace).
     pub fn get_or_create(&self, name: &str) -> Result<Arc<Topic>, TopicError> {
         if let Some(t) = self.get(name) {
             return Ok(t);
+        }
+        if name.starts_with("__") {
+            return Err(TopicError::NoAutoCreate(name.to_string()));
         }
         match self.create(name, self.default_partitions) {
             Err(TopicError::AlreadyExists(_)) => self
@@ -168,8 +248,10 @@ fn open_topic(
         let pdir = dir.join(format!("{name}-{p}"));
         partitions.push(Arc::new(Partition::open(name, p, &pdir, opts, clean)?));
     }
+    let id = load_or_create_id(dir, name)?;
     Ok(Topic {
         name: name.to_string(),
+        id,
         partitions,
     })
 }

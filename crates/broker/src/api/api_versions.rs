@@ -1,13 +1,13 @@
 //! ApiVersions (18): the advertised API table.
 
-use super::{code, SUPPORTED};
+use super::{ResponseError, NONE, SUPPORTED};
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::ApiVersionsResponse;
 
 /// The response for a supported version.
 pub fn handle(_version: i16) -> ApiVersionsResponse {
     ApiVersionsResponse::default()
-        .with_error_code(code::NONE)
+        .with_error_code(NONE)
         .with_api_keys(api_keys())
 }
 
@@ -15,7 +15,7 @@ pub fn handle(_version: i16) -> ApiVersionsResponse {
 /// UNSUPPORTED_VERSION and our table, so the client retries with a version we know.
 pub fn too_new() -> ApiVersionsResponse {
     ApiVersionsResponse::default()
-        .with_error_code(code::UNSUPPORTED_VERSION)
+        .with_error_code(ResponseError::UnsupportedVersion.code())
         .with_api_keys(api_keys())
 }
 

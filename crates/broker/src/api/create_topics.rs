@@ -1,6 +1,6 @@
 //! CreateTopics (19): single node, so replication factor must be 1 (or -1 = default).
 
-use super::{code, str_bytes, Ctx};
+use super::{str_bytes, Ctx, ResponseError, NONE};
 use crate::topics::{valid_topic_name, TopicError, MAX_PARTITIONS};
 use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
@@ -26,47 +26,47 @@ pub fn handle(ctx: &Ctx<'_>, req: CreateTopicsRequest) -> CreateTopicsResponse {
                 .with_replication_factor(1);
             let (err, msg) = if t.replication_factor > 1 {
                 (
-                    code::INVALID_REPLICATION_FACTOR,
+                    ResponseError::InvalidReplicationFactor.code(),
                     "single-node broker: replication factor must be 1".to_string(),
                 )
             } else if !valid_topic_name(&name) {
                 (
-                    code::INVALID_TOPIC_EXCEPTION,
+                    ResponseError::InvalidTopicException.code(),
                     format!("invalid topic name {name:?}"),
                 )
             } else if !(1..=MAX_PARTITIONS).contains(&partitions) {
                 (
-                    code::INVALID_PARTITIONS,
+                    ResponseError::InvalidPartitions.code(),
                     format!("invalid partition count {partitions}"),
                 )
             } else if req.validate_only {
                 if b.topics.get(&name).is_some() {
                     (
-                        code::TOPIC_ALREADY_EXISTS,
+                        ResponseError::TopicAlreadyExists.code(),
                         format!("topic {name} already exists"),
                     )
                 } else {
-                    (code::NONE, String::new())
+                    (NONE, String::new())
                 }
             } else {
                 match b.topics.create(&name, partitions) {
-                    Ok(_) => (code::NONE, String::new()),
+                    Ok(_) => (NONE, String::new()),
                     Err(e @ TopicError::AlreadyExists(_)) => {
-                        (code::TOPIC_ALREADY_EXISTS, e.to_string())
+                        (ResponseError::TopicAlreadyExists.code(), e.to_string())
                     }
-                    Err(e @ TopicError::InvalidName(_)) => {
-                        (code::INVALID_TOPIC_EXCEPTION, e.to_string())
+                    Err(e @ (TopicError::InvalidName(_) | TopicError::NoAutoCreate(_))) => {
+                        (ResponseError::InvalidTopicException.code(), e.to_string())
                     }
                     Err(e @ TopicError::InvalidPartitions(_)) => {
-                        (code::INVALID_PARTITIONS, e.to_string())
+                        (ResponseError::InvalidPartitions.code(), e.to_string())
                     }
                     Err(e @ TopicError::Storage(_)) => {
                         tracing::error!(topic = %name, error = %e, "create topic failed");
-                        (code::KAFKA_STORAGE_ERROR, e.to_string())
+                        (ResponseError::KafkaStorageError.code(), e.to_string())
                     }
                 }
             };
-            if err == code::NONE {
+            if err == NONE {
                 r
             } else {
                 r.with_error_code(err)

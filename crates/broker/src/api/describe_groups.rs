@@ -19,14 +19,16 @@ pub fn handle(ctx: &Ctx<'_>, req: DescribeGroupsRequest) -> DescribeGroupsRespon
                     .with_members(
                         g.members
                             .into_iter()
-                            .map(|(id, inst, client, host, meta, assign)| {
+                            .map(|m| {
                                 DescribedGroupMember::default()
-                                    .with_member_id(str_bytes(&id))
-                                    .with_group_instance_id(inst.as_deref().map(str_bytes))
-                                    .with_client_id(str_bytes(&client))
-                                    .with_client_host(str_bytes(&host))
-                                    .with_member_metadata(meta)
-                                    .with_member_assignment(assign)
+                                    .with_member_id(str_bytes(&m.member_id))
+                                    .with_group_instance_id(
+                                        m.group_instance_id.as_deref().map(str_bytes),
+                                    )
+                                    .with_client_id(str_bytes(&m.client_id))
+                                    .with_client_host(str_bytes(&m.client_host))
+                                    .with_member_metadata(m.metadata)
+                                    .with_member_assignment(m.assignment)
                             })
                             .collect(),
                     ),

@@ -2,8 +2,11 @@
 //! data). Long-polls up to max_wait_ms for min_bytes, woken when any high watermark moves.
 //! No fetch sessions: session id 0 tells clients to send full requests.
 
-use super::{code, Ctx};
+use super::{Ctx, ResponseError};
 use crate::partition::FetchRead;
+use crate::records::compression::MAX_DECOMPRESSED;
+use crate::records::convert::{self, ConvertError};
+use bytes::Bytes;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse};
 use std::time::Duration;
@@ -18,7 +21,6 @@ pub async fn handle(ctx: &Ctx<'_>, req: FetchRequest) -> FetchResponse {
     let wait = Duration::from_millis(req.max_wait_ms.max(0) as u64).min(MAX_WAIT);
     let deadline = tokio::time::Instant::now() + wait;
     let mut data_rx = b.data_version.subscribe();
-    let mut shutdown = b.shutdown.clone();
     let min_bytes = req.min_bytes.max(1) as usize;
     loop {
         data_rx.borrow_and_update();
@@ -29,7 +31,7 @@ pub async fn handle(ctx: &Ctx<'_>, req: FetchRequest) -> FetchResponse {
         tokio::select! {
             r = data_rx.changed() => { if r.is_err() { return resp; } }
             _ = tokio::time::sleep_until(deadline) => return read_all(ctx, &req).0,
-            _ = shutdown.changed() => return read_all(ctx, &req).0,
+            _ = b.shutdown.cancelled() => return read_all(ctx, &req).0,
         }
     }
 }
@@ -42,7 +44,17 @@ fn read_all(ctx: &Ctx<'_>, req: &FetchRequest) -> (FetchResponse, usize, bool) {
     let mut errors = false;
     let mut topics = Vec::with_capacity(req.topics.len());
     for ft in &req.topics {
-        let topic = b.topics.get(&ft.topic.0);
+        // v13+ name topics by id only.
+        let topic = if ctx.version >= 13 {
+            b.topics.by_id(ft.topic_id)
+        } else {
+            b.topics.get(&ft.topic.0)
+        };
+        let missing = if ctx.version >= 13 {
+            ResponseError::UnknownTopicId.code()
+        } else {
+            ResponseError::UnknownTopicOrPartition.code()
+        };
         let mut parts = Vec::with_capacity(ft.partitions.len());
         for fp in &ft.partitions {
             let mut pd = PartitionData::default()
@@ -58,7 +70,7 @@ fn read_all(ctx: &Ctx<'_>, req: &FetchRequest) -> (FetchResponse, usize, bool) {
                 });
             match topic.as_ref().and_then(|t| t.partition(fp.partition)) {
                 None => {
-                    pd.error_code = code::UNKNOWN_TOPIC_OR_PARTITION;
+                    pd.error_code = missing;
                     errors = true;
                 }
                 Some(p) => {
@@ -73,18 +85,27 @@ fn read_all(ctx: &Ctx<'_>, req: &FetchRequest) -> (FetchResponse, usize, bool) {
                     } else {
                         match p.read(fp.fetch_offset, max) {
                             Ok(FetchRead::OutOfRange) => {
-                                pd.error_code = code::OFFSET_OUT_OF_RANGE;
+                                pd.error_code = ResponseError::OffsetOutOfRange.code();
                                 errors = true;
                             }
                             Ok(FetchRead::Data(bytes)) => {
                                 total += bytes.len();
                                 remaining = remaining.saturating_sub(bytes.len());
-                                pd.records = Some(bytes);
+                                match for_version(ctx.version, bytes) {
+                                    Ok(b) => pd.records = Some(b),
+                                    Err(e) => {
+                                        tracing::error!(topic = %ft.topic.0,
+                                            partition = fp.partition, error = %e,
+                                            "down-conversion for an old fetch failed");
+                                        pd.error_code = ResponseError::CorruptMessage.code();
+                                        errors = true;
+                                    }
+                                }
                             }
                             Err(e) => {
                                 tracing::error!(topic = %ft.topic.0, partition = fp.partition,
                                     error = %e, "fetch read failed");
-                                pd.error_code = code::KAFKA_STORAGE_ERROR;
+                                pd.error_code = ResponseError::KafkaStorageError.code();
                                 errors = true;
                             }
                         }
@@ -96,6 +117,7 @@ fn read_all(ctx: &Ctx<'_>, req: &FetchRequest) -> (FetchResponse, usize, bool) {
         topics.push(
             FetchableTopicResponse::default()
                 .with_topic(ft.topic.clone())
+                .with_topic_id(ft.topic_id)
                 .with_partitions(parts),
         );
     }
@@ -106,4 +128,18 @@ fn read_all(ctx: &Ctx<'_>, req: &FetchRequest) -> (FetchResponse, usize, bool) {
         total,
         errors,
     )
+}
+
+/// Fetch v0–v3 clients read the legacy formats: v0–v1 magic 0, v2–v3 magic 1 (Kafka's
+/// down-conversion); v4+ get the stored v2 batches as they are.
+fn for_version(version: i16, bytes: Bytes) -> Result<Bytes, ConvertError> {
+    let magic = match version {
+        0 | 1 => 0,
+        2 | 3 => 1,
+        _ => return Ok(bytes),
+    };
+    if bytes.is_empty() {
+        return Ok(bytes);
+    }
+    convert::down_convert(&bytes, magic, MAX_DECOMPRESSED).map(Bytes::from)
 }

@@ -1,7 +1,7 @@
 //! InitProducerId (22): idempotent producers only (no transactions). Ids come from the
 //! persisted allocator, so they are unique across restarts.
 
-use super::{code, Ctx};
+use super::{Ctx, ResponseError};
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 
 pub async fn handle(ctx: &Ctx<'_>, req: InitProducerIdRequest) -> InitProducerIdResponse {
@@ -13,7 +13,7 @@ pub async fn handle(ctx: &Ctx<'_>, req: InitProducerIdRequest) -> InitProducerId
         .as_ref()
         .is_some_and(|t| !t.0.is_empty())
     {
-        return resp.with_error_code(code::TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
+        return resp.with_error_code(ResponseError::TransactionalIdAuthorizationFailed.code());
     }
     // v3+: an existing producer asks for an epoch bump (keeps its id).
     if req.producer_id.0 >= 0 && req.producer_epoch >= 0 && req.producer_epoch < i16::MAX - 1 {
@@ -26,11 +26,11 @@ pub async fn handle(ctx: &Ctx<'_>, req: InitProducerIdRequest) -> InitProducerId
         Ok(Ok(id)) => resp.with_producer_id(ProducerId(id)).with_producer_epoch(0),
         Ok(Err(e)) => {
             tracing::error!(error = %e, "producer id allocation failed");
-            resp.with_error_code(code::KAFKA_STORAGE_ERROR)
+            resp.with_error_code(ResponseError::KafkaStorageError.code())
         }
         Err(e) => {
             tracing::error!(error = %e, "producer id allocation task failed");
-            resp.with_error_code(code::KAFKA_STORAGE_ERROR)
+            resp.with_error_code(ResponseError::KafkaStorageError.code())
         }
     }
 }

@@ -1,7 +1,7 @@
-//! JoinGroup (11): parks until the rebalance completes (see `group.rs`).
+//! JoinGroup (11): parks until the rebalance completes (see `group/`).
 
 use super::{str_bytes, Ctx};
-use crate::group::JoinParams;
+use crate::group::{JoinParams, Protocol};
 use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
 
@@ -23,7 +23,10 @@ pub async fn handle(ctx: &Ctx<'_>, req: JoinGroupRequest) -> JoinGroupResponse {
         protocols: req
             .protocols
             .into_iter()
-            .map(|p| (p.name.to_string(), p.metadata))
+            .map(|p| Protocol {
+                name: p.name.to_string(),
+                metadata: p.metadata,
+            })
             .collect(),
         require_known_member_id: ctx.version >= 4,
     };
@@ -38,11 +41,11 @@ pub async fn handle(ctx: &Ctx<'_>, req: JoinGroupRequest) -> JoinGroupResponse {
         .with_members(
             r.members
                 .into_iter()
-                .map(|(id, inst, meta)| {
+                .map(|m| {
                     JoinGroupResponseMember::default()
-                        .with_member_id(str_bytes(&id))
-                        .with_group_instance_id(inst.as_deref().map(str_bytes))
-                        .with_metadata(meta)
+                        .with_member_id(str_bytes(&m.member_id))
+                        .with_group_instance_id(m.group_instance_id.as_deref().map(str_bytes))
+                        .with_metadata(m.metadata)
                 })
                 .collect(),
         )

@@ -1,6 +1,6 @@
 //! LeaveGroup (13): v0–2 name one member, v3+ a list.
 
-use super::{code, Ctx};
+use super::{Ctx, NONE};
 use kafka_protocol::messages::leave_group_response::MemberResponse;
 use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
 
@@ -27,9 +27,9 @@ pub fn handle(ctx: &Ctx<'_>, req: LeaveGroupRequest) -> LeaveGroupResponse {
             })
             .collect();
         LeaveGroupResponse::default()
-            .with_error_code(code::NONE)
+            .with_error_code(NONE)
             .with_members(members)
     } else {
-        LeaveGroupResponse::default().with_error_code(errors.first().copied().unwrap_or(code::NONE))
+        LeaveGroupResponse::default().with_error_code(errors.first().copied().unwrap_or(NONE))
     }
 }

@@ -1,7 +1,8 @@
 //! Metadata (3): this node leads every partition with leader epoch 0; unknown topics are
-//! auto-created when the request allows it.
+//! auto-created when the request allows it (never names starting with `__`). v10+ report
+//! topic ids and may ask by id; internal topics are flagged.
 
-use super::{code, str_bytes, Ctx};
+use super::{str_bytes, Ctx, ResponseError};
 use crate::state::{CLUSTER_ID, NODE_ID};
 use crate::topics::{Topic, TopicError};
 use kafka_protocol::messages::metadata_response::{
@@ -17,7 +18,11 @@ pub fn handle(ctx: &Ctx<'_>, req: MetadataRequest) -> MetadataResponse {
         Some(t) if t.is_empty() && ctx.version == 0 => None,
         Some(t) => Some(
             t.into_iter()
-                .filter_map(|t| t.name.map(|n| n.0.to_string()))
+                .filter_map(|t| match t.name {
+                    Some(n) => Some(n.0.to_string()),
+                    // v10+: a topic asked for by id only.
+                    None => b.topics.by_id(t.topic_id).map(|t| t.name.clone()),
+                })
                 .collect(),
         ),
     };
@@ -34,13 +39,16 @@ pub fn handle(ctx: &Ctx<'_>, req: MetadataRequest) -> MetadataResponse {
                 };
                 match found {
                     Ok(Some(t)) => describe(&t),
-                    Ok(None) => error_topic(&name, code::UNKNOWN_TOPIC_OR_PARTITION),
+                    Ok(None) => error_topic(&name, ResponseError::UnknownTopicOrPartition.code()),
+                    Err(TopicError::NoAutoCreate(_)) => {
+                        error_topic(&name, ResponseError::UnknownTopicOrPartition.code())
+                    }
                     Err(TopicError::InvalidName(_)) => {
-                        error_topic(&name, code::INVALID_TOPIC_EXCEPTION)
+                        error_topic(&name, ResponseError::InvalidTopicException.code())
                     }
                     Err(e) => {
                         tracing::error!(topic = %name, error = %e, "auto-create failed");
-                        error_topic(&name, code::KAFKA_STORAGE_ERROR)
+                        error_topic(&name, ResponseError::KafkaStorageError.code())
                     }
                 }
             })
@@ -65,6 +73,8 @@ fn error_topic(name: &str, error: i16) -> MetadataResponseTopic {
 fn describe(t: &Topic) -> MetadataResponseTopic {
     MetadataResponseTopic::default()
         .with_name(Some(TopicName(str_bytes(&t.name))))
+        .with_topic_id(t.id)
+        .with_is_internal(t.is_internal())
         .with_partitions(
             t.partitions
                 .iter()

@@ -27,26 +27,28 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 
-/// (api, min version, max version) this broker implements; see the protocol notes for why
-/// each range stops where it does (e.g. no topic-id versions).
+/// (api, min version, max version) this broker implements: exactly Apache Kafka 3.9's
+/// `validVersions` for each API (clients/src/main/resources/common/message/*.json), which are
+/// also the kafka-protocol crate's ranges (a unit test checks both stay in step). Older
+/// clients (sarama, kafka-go, Burrow) send the low versions; Kafka 4.0 dropped some of them.
 pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
-    (ApiKey::Produce, 3, 9),
-    (ApiKey::Fetch, 4, 12),
-    (ApiKey::ListOffsets, 1, 7),
-    (ApiKey::Metadata, 0, 9),
-    (ApiKey::OffsetCommit, 2, 8),
-    (ApiKey::OffsetFetch, 1, 7),
-    (ApiKey::FindCoordinator, 0, 3),
-    (ApiKey::JoinGroup, 0, 5),
-    (ApiKey::Heartbeat, 0, 3),
-    (ApiKey::LeaveGroup, 0, 3),
-    (ApiKey::SyncGroup, 0, 3),
+    (ApiKey::Produce, 0, 11),
+    (ApiKey::Fetch, 0, 17),
+    (ApiKey::ListOffsets, 0, 9),
+    (ApiKey::Metadata, 0, 12),
+    (ApiKey::OffsetCommit, 0, 9),
+    (ApiKey::OffsetFetch, 0, 9),
+    (ApiKey::FindCoordinator, 0, 6),
+    (ApiKey::JoinGroup, 0, 9),
+    (ApiKey::Heartbeat, 0, 4),
+    (ApiKey::LeaveGroup, 0, 5),
+    (ApiKey::SyncGroup, 0, 5),
     (ApiKey::DescribeGroups, 0, 5),
-    (ApiKey::ListGroups, 0, 4),
+    (ApiKey::ListGroups, 0, 5),
     (ApiKey::ApiVersions, 0, 4),
     (ApiKey::CreateTopics, 0, 7),
-    (ApiKey::InitProducerId, 0, 4),
-    (ApiKey::OffsetForLeaderEpoch, 2, 4),
+    (ApiKey::InitProducerId, 0, 5),
+    (ApiKey::OffsetForLeaderEpoch, 0, 4),
 ];
 
 pub fn supported(key: ApiKey) -> Option<(i16, i16)> {
@@ -56,27 +58,11 @@ pub fn supported(key: ApiKey) -> Option<(i16, i16)> {
         .map(|&(_, lo, hi)| (lo, hi))
 }
 
-/// Kafka error codes used by the handlers.
-pub mod code {
-    pub const NONE: i16 = 0;
-    pub const OFFSET_OUT_OF_RANGE: i16 = 1;
-    pub const CORRUPT_MESSAGE: i16 = 2;
-    pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
-    pub const COORDINATOR_NOT_AVAILABLE: i16 = 15;
-    pub const INVALID_TOPIC_EXCEPTION: i16 = 17;
-    pub const INVALID_REQUIRED_ACKS: i16 = 21;
-    pub const INVALID_GROUP_ID: i16 = 24;
-    pub const UNSUPPORTED_VERSION: i16 = 35;
-    pub const TOPIC_ALREADY_EXISTS: i16 = 36;
-    pub const INVALID_PARTITIONS: i16 = 37;
-    pub const INVALID_REPLICATION_FACTOR: i16 = 38;
-    pub const UNSUPPORTED_FOR_MESSAGE_FORMAT: i16 = 43;
-    pub const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
-    pub const INVALID_PRODUCER_EPOCH: i16 = 47;
-    pub const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
-    pub const KAFKA_STORAGE_ERROR: i16 = 56;
-    pub const INVALID_RECORD: i16 = 87;
-}
+/// Error codes come from the kafka-protocol crate's table (one source of truth).
+pub use kafka_protocol::ResponseError;
+
+/// Error code 0 (no error).
+pub const NONE: i16 = 0;
 
 /// Per-request context.
 pub struct Ctx<'a> {
@@ -131,4 +117,56 @@ pub async fn handle(ctx: &Ctx<'_>, key: ApiKey, req: RequestKind) -> Result<Repl
         RequestKind::CreateTopics(r) => R::CreateTopics(create_topics::handle(ctx, r)),
         _ => return Err(Unimplemented(key)),
     })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Apache Kafka 3.9's validVersions of every API this broker implements, read from
+    /// clients/src/main/resources/common/message/*Request.json at the 3.9 branch.
+    const KAFKA_3_9: &[(ApiKey, i16, i16)] = &[
+        (ApiKey::Produce, 0, 11),
+        (ApiKey::Fetch, 0, 17),
+        (ApiKey::ListOffsets, 0, 9),
+        (ApiKey::Metadata, 0, 12),
+        (ApiKey::OffsetCommit, 0, 9),
+        (ApiKey::OffsetFetch, 0, 9),
+        (ApiKey::FindCoordinator, 0, 6),
+        (ApiKey::JoinGroup, 0, 9),
+        (ApiKey::Heartbeat, 0, 4),
+        (ApiKey::LeaveGroup, 0, 5),
+        (ApiKey::SyncGroup, 0, 5),
+        (ApiKey::DescribeGroups, 0, 5),
+        (ApiKey::ListGroups, 0, 5),
+        (ApiKey::ApiVersions, 0, 4),
+        (ApiKey::CreateTopics, 0, 7),
+        (ApiKey::InitProducerId, 0, 5),
+        (ApiKey::OffsetForLeaderEpoch, 0, 4),
+        (ApiKey::DescribeConfigs, 0, 4),
+        (ApiKey::AlterConfigs, 0, 2),
+        (ApiKey::IncrementalAlterConfigs, 0, 1),
+        (ApiKey::CreatePartitions, 0, 3),
+        (ApiKey::DeleteTopics, 0, 6),
+        (ApiKey::DescribeCluster, 0, 1),
+        (ApiKey::DeleteRecords, 0, 2),
+    ];
+
+    #[test]
+    fn advertised_ranges_are_kafka_3_9s_and_the_crates() {
+        for &(key, lo, hi) in SUPPORTED {
+            let k = KAFKA_3_9.iter().find(|(k, _, _)| *k == key);
+            assert_eq!(k, Some(&(key, lo, hi)), "{key:?} differs from Kafka 3.9");
+            let c = key.valid_versions();
+            assert_eq!(
+                (c.min, c.max),
+                (lo, hi),
+                "{key:?}: crate decodes another range"
+            );
+        }
+        let mut keys: Vec<i16> = SUPPORTED.iter().map(|(k, _, _)| *k as i16).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        assert_eq!(keys.len(), SUPPORTED.len(), "each API once");
+    }
 }

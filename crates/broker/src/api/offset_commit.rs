@@ -1,7 +1,7 @@
 //! OffsetCommit (8): checked against the group's generation and member, then made durable
 //! (fdatasync) before the response.
 
-use super::{code, Ctx};
+use super::{Ctx, ResponseError, NONE};
 use crate::offsets::Committed;
 use crate::topics::valid_topic_name;
 use kafka_protocol::messages::offset_commit_response::{
@@ -16,7 +16,7 @@ pub async fn handle(ctx: &Ctx<'_>, req: OffsetCommitRequest) -> OffsetCommitResp
     let group = req.group_id.0.to_string();
     // The offsets log stores names with a u16 length; longer ones are refused up front.
     let mut err = if group.is_empty() || group.len() > MAX_GROUP_ID {
-        code::INVALID_GROUP_ID
+        ResponseError::InvalidGroupId.code()
     } else {
         ctx.broker
             .groups
@@ -40,18 +40,18 @@ pub async fn handle(ctx: &Ctx<'_>, req: OffsetCommitRequest) -> OffsetCommitResp
             })
         })
         .collect();
-    if err == code::NONE && !entries.is_empty() {
+    if err == NONE && !entries.is_empty() {
         let store = ctx.broker.offsets.clone();
         let g = group.clone();
         err = match tokio::task::spawn_blocking(move || store.commit(&g, &entries)).await {
-            Ok(Ok(())) => code::NONE,
+            Ok(Ok(())) => NONE,
             Ok(Err(e)) => {
                 tracing::error!(group = %group, error = %e, "offset commit failed");
-                code::KAFKA_STORAGE_ERROR
+                ResponseError::KafkaStorageError.code()
             }
             Err(e) => {
                 tracing::error!(group = %group, error = %e, "offset commit task failed");
-                code::KAFKA_STORAGE_ERROR
+                ResponseError::KafkaStorageError.code()
             }
         };
     }
@@ -69,7 +69,7 @@ pub async fn handle(ctx: &Ctx<'_>, req: OffsetCommitRequest) -> OffsetCommitResp
                                 .with_error_code(if valid_topic_name(&t.name.0) {
                                     err
                                 } else {
-                                    code::INVALID_TOPIC_EXCEPTION
+                                    ResponseError::InvalidTopicException.code()
                                 })
                         })
                         .collect(),

@@ -1,6 +1,7 @@
-//! OffsetForLeaderEpoch (23): there is only epoch 0, which ends at the log end.
+//! OffsetForLeaderEpoch (23): there is only epoch 0, which ends at the log end. v0 answers
+//! carry no epoch field.
 
-use super::{code, Ctx};
+use super::{Ctx, ResponseError};
 use kafka_protocol::messages::offset_for_leader_epoch_response::{
     EpochEndOffset, OffsetForLeaderTopicResult,
 };
@@ -19,10 +20,12 @@ pub fn handle(ctx: &Ctx<'_>, req: OffsetForLeaderEpochRequest) -> OffsetForLeade
                     let r = EpochEndOffset::default().with_partition(p.partition);
                     match topic.as_ref().and_then(|t| t.partition(p.partition)) {
                         None => r
-                            .with_error_code(code::UNKNOWN_TOPIC_OR_PARTITION)
+                            .with_error_code(ResponseError::UnknownTopicOrPartition.code())
                             .with_leader_epoch(-1)
                             .with_end_offset(-1),
-                        Some(part) => r.with_leader_epoch(0).with_end_offset(part.offsets().1),
+                        Some(part) => r
+                            .with_leader_epoch(if ctx.version >= 1 { 0 } else { -1 })
+                            .with_end_offset(part.offsets().1),
                     }
                 })
                 .collect();

@@ -2,11 +2,13 @@
 //! once the appended data is durable (`flush = "ack"`), or at once (`flush = N ms`). acks=0
 //! gets no response at all.
 
-use super::{code, Ctx, Reply};
+use super::{Ctx, Reply, ResponseError};
 use crate::log::batch::BatchError;
 use crate::log::producer_state::SeqError;
 use crate::log::AppendError;
 use crate::partition::wait_flushed;
+use crate::records::compression::MAX_DECOMPRESSED;
+use crate::records::{convert, legacy};
 use crate::topics::TopicError;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse, ResponseKind};
@@ -14,12 +16,18 @@ use tokio::sync::watch;
 
 fn error_code(e: &AppendError) -> i16 {
     match e {
-        AppendError::InvalidBatch(BatchError::BadMagic(_)) => code::UNSUPPORTED_FOR_MESSAGE_FORMAT,
-        AppendError::InvalidBatch(_) => code::CORRUPT_MESSAGE,
-        AppendError::Sequence(SeqError::OutOfOrder { .. }) => code::OUT_OF_ORDER_SEQUENCE_NUMBER,
-        AppendError::Sequence(SeqError::InvalidEpoch { .. }) => code::INVALID_PRODUCER_EPOCH,
-        AppendError::Unsupported(_) => code::INVALID_RECORD,
-        AppendError::Storage(_) => code::KAFKA_STORAGE_ERROR,
+        AppendError::InvalidBatch(BatchError::BadMagic(_)) => {
+            ResponseError::UnsupportedForMessageFormat.code()
+        }
+        AppendError::InvalidBatch(_) => ResponseError::CorruptMessage.code(),
+        AppendError::Sequence(SeqError::OutOfOrder { .. }) => {
+            ResponseError::OutOfOrderSequenceNumber.code()
+        }
+        AppendError::Sequence(SeqError::InvalidEpoch { .. }) => {
+            ResponseError::InvalidProducerEpoch.code()
+        }
+        AppendError::Unsupported(_) => ResponseError::InvalidRecord.code(),
+        AppendError::Storage(_) => ResponseError::KafkaStorageError.code(),
     }
 }
 
@@ -38,22 +46,29 @@ pub fn handle(ctx: &Ctx<'_>, req: ProduceRequest) -> Reply {
     for (ti, td) in req.topic_data.into_iter().enumerate() {
         let name = td.name.0.to_string();
         let topic = if !matches!(req.acks, -1..=1) {
-            Err(code::INVALID_REQUIRED_ACKS)
+            Err(ResponseError::InvalidRequiredAcks.code())
         } else if req
             .transactional_id
             .as_ref()
             .is_some_and(|t| !t.0.is_empty())
         {
             // No transaction coordinator here.
-            Err(code::TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
+            Err(ResponseError::TransactionalIdAuthorizationFailed.code())
         } else {
-            b.topics.get_or_create(&name).map_err(|e| match e {
-                TopicError::InvalidName(_) => code::INVALID_TOPIC_EXCEPTION,
-                e => {
-                    tracing::error!(topic = %name, error = %e, "auto-create failed");
-                    code::KAFKA_STORAGE_ERROR
+            match b.topics.get_or_create(&name) {
+                // Only the broker writes internal topics (Kafka: "Cannot append to internal
+                // topic").
+                Ok(t) if t.is_internal() => Err(ResponseError::InvalidTopicException.code()),
+                Ok(t) => Ok(t),
+                Err(TopicError::InvalidName(_)) => Err(ResponseError::InvalidTopicException.code()),
+                Err(TopicError::NoAutoCreate(_)) => {
+                    Err(ResponseError::UnknownTopicOrPartition.code())
                 }
-            })
+                Err(e) => {
+                    tracing::error!(topic = %name, error = %e, "auto-create failed");
+                    Err(ResponseError::KafkaStorageError.code())
+                }
+            }
         };
         let mut parts = Vec::with_capacity(td.partition_data.len());
         for (pi, pd) in td.partition_data.into_iter().enumerate() {
@@ -67,13 +82,32 @@ pub fn handle(ctx: &Ctx<'_>, req: ProduceRequest) -> Reply {
                 Ok(t) => t
                     .partition(pd.index)
                     .cloned()
-                    .ok_or(code::UNKNOWN_TOPIC_OR_PARTITION),
+                    .ok_or(ResponseError::UnknownTopicOrPartition.code()),
             };
             match partition {
                 Err(c) => resp.error_code = c,
                 Ok(p) => {
                     // Copy out of the shared request buffer: offsets are patched in place.
-                    let mut records = pd.records.map(|r| r.to_vec()).unwrap_or_default();
+                    let raw = pd.records.unwrap_or_default();
+                    let converted =
+                        if ctx.version <= 2 && legacy::magic_of(&raw).is_some_and(|m| m < 2) {
+                            // Produce v0-v2 carry message sets (magic 0/1): store them as v2.
+                            convert::up_convert(&raw, MAX_DECOMPRESSED).map_err(|e| {
+                                tracing::debug!(topic = %name, partition = pd.index, error = %e,
+                                "legacy message set refused");
+                                ResponseError::CorruptMessage.code()
+                            })
+                        } else {
+                            Ok(raw.to_vec())
+                        };
+                    let mut records = match converted {
+                        Ok(r) => r,
+                        Err(c) => {
+                            resp.error_code = c;
+                            parts.push(resp);
+                            continue;
+                        }
+                    };
                     match p.append(&mut records) {
                         Ok(a) => {
                             b.metrics.appended(
@@ -120,7 +154,7 @@ pub fn handle(ctx: &Ctx<'_>, req: ProduceRequest) -> Reply {
         for p in pending {
             if !wait_flushed(p.rx, p.end).await {
                 let r = &mut response.responses[p.topic].partition_responses[p.partition];
-                r.error_code = code::KAFKA_STORAGE_ERROR;
+                r.error_code = ResponseError::KafkaStorageError.code();
                 r.base_offset = -1;
             }
         }

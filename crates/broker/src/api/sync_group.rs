@@ -1,13 +1,17 @@
 //! SyncGroup (14): the leader hands out assignments; followers wait for them.
 
 use super::{str_bytes, Ctx};
+use crate::group::Assignment;
 use kafka_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
 
 pub async fn handle(ctx: &Ctx<'_>, req: SyncGroupRequest) -> SyncGroupResponse {
     let assignments = req
         .assignments
         .into_iter()
-        .map(|a| (a.member_id.to_string(), a.assignment))
+        .map(|a| Assignment {
+            member_id: a.member_id.to_string(),
+            assignment: a.assignment,
+        })
         .collect();
     let r = ctx
         .broker

@@ -275,6 +275,48 @@ impl PartitionLog {
         Ok(None)
     }
 
+    /// Timestamp and offset of the first record with the largest timestamp below `hwm`
+    /// (ListOffsets -3, KIP-734): the newest segment holding the largest batch max timestamp,
+    /// its first batch with that max, and in it the first record with that timestamp.
+    pub fn max_timestamp_offset(&self, hwm: i64) -> Result<Option<(i64, i64)>, LogError> {
+        let mut best: Option<&Segment> = None;
+        for seg in &self.segments {
+            if seg.max_timestamp >= 0 && best.is_none_or(|b| seg.max_timestamp > b.max_timestamp) {
+                best = Some(seg);
+            }
+        }
+        let Some(seg) = best else { return Ok(None) };
+        let mut pos = 0;
+        while let Some(h) = seg.header_at(pos, self.opts.max_batch_bytes)? {
+            if h.base_offset >= hwm {
+                break;
+            }
+            if h.max_timestamp == seg.max_timestamp {
+                let mut buf = vec![0u8; h.total_len];
+                seg.file
+                    .read_exact_at(&mut buf, pos)
+                    .map_err(|e| LogError::io("read batch", &seg.path, e))?;
+                let limit = crate::records::compression::MAX_DECOMPRESSED;
+                let offset = match crate::records::convert::decode_one(&buf, h, limit) {
+                    Ok(b) => b
+                        .records
+                        .iter()
+                        .find(|r| r.timestamp == h.max_timestamp)
+                        .map_or(h.last_offset(), |r| r.offset),
+                    Err(e) => {
+                        // The batch header alone still answers, one offset less precise.
+                        tracing::warn!(path = %seg.path.display(), position = pos, error = %e,
+                            "cannot decode batch for max timestamp; using its last offset");
+                        h.last_offset()
+                    }
+                };
+                return Ok((offset < hwm).then_some((h.max_timestamp, offset)));
+            }
+            pos += h.total_len as u64;
+        }
+        Ok(None)
+    }
+
     /// Deletes whole old segments (never the active one) while the log is larger than
     /// `retention_bytes` or a segment's newest record is older than `retention_ms`.
     /// Returns the deleted segment paths.
