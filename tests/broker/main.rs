@@ -4,6 +4,7 @@
 #[path = "../util/mod.rs"]
 mod util;
 
+mod admin;
 mod config;
 mod crash;
 mod faults;

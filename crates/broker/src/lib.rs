@@ -24,7 +24,7 @@ pub mod topics;
 
 pub use config::{BrokerConfig, Flush};
 
-use log::{fsync_dir, LogError, LogOptions};
+use log::{fsync_dir, LogError};
 use state::Broker;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -182,13 +182,7 @@ fn open_storage(dir: &Path, cfg: &BrokerConfig) -> Result<Storage, BrokerError> 
     if !clean {
         tracing::info!(data_dir = %dir.display(), "no clean-shutdown marker: verifying logs past their recovery points");
     }
-    let opts = LogOptions {
-        // Index positions are u32; keep segments well inside that.
-        segment_bytes: cfg.segment_bytes.clamp(1024, 1 << 31),
-        max_batch_bytes: cfg.max_request_bytes,
-    };
-    let default_partitions = cfg.num_partitions.clamp(1, topics::MAX_PARTITIONS as u32) as i32;
-    let topics = topics::Topics::load(dir, opts, default_partitions, clean)?;
+    let topics = topics::Topics::load(dir, cfg, clean)?;
     let offsets = offsets::OffsetStore::open(dir)?;
     let producer_ids = producer_ids::ProducerIds::open(dir)?;
     // From here on the data may change: a crash must lead to a full recovery.
@@ -224,10 +218,8 @@ async fn session_loop(broker: Arc<Broker>) {
     }
 }
 
+/// Retention (and compaction) per topic, with each topic's effective settings.
 async fn retention_loop(broker: Arc<Broker>) {
-    if broker.cfg.retention_bytes.is_none() && broker.cfg.retention_ms.is_none() {
-        return;
-    }
     let mut tick = tokio::time::interval(RETENTION_INTERVAL);
     loop {
         tokio::select! {
@@ -248,10 +240,14 @@ fn apply_retention(b: &Broker) {
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0);
     for t in b.topics.all() {
+        let e = t.effective(&b.cfg);
+        if !e.cleanup.delete || (e.retention_bytes.is_none() && e.retention_ms.is_none()) {
+            continue;
+        }
         for p in &t.partitions {
             let r = p
                 .log()
-                .apply_retention(now_ms, b.cfg.retention_bytes, b.cfg.retention_ms);
+                .apply_retention(now_ms, e.retention_bytes, e.retention_ms);
             match r {
                 Ok(deleted) => {
                     for path in deleted {

@@ -79,11 +79,15 @@ impl Partition {
     }
 
     /// Appends the partition payload of a produce request (see [`PartitionLog::append`]).
-    pub fn append(&self, records: &mut [u8]) -> Result<Appended, AppendError> {
+    pub fn append(
+        &self,
+        records: &mut [u8],
+        max_message_bytes: usize,
+    ) -> Result<Appended, AppendError> {
         if self.flush_state().failed {
             return Err(AppendError::Unsupported("partition storage failed"));
         }
-        self.log().append(records)
+        self.log().append(records, max_message_bytes)
     }
 
     /// (log start offset, log end offset).

@@ -29,7 +29,9 @@ pub const MIN_SEGMENT_BYTES: u64 = 1024;
 /// Kafka's config types (DescribeConfigs v3+ `config_type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConfigType {
+    Boolean = 1,
     Int = 3,
+    Short = 4,
     Long = 5,
     List = 7,
 }
@@ -138,6 +140,30 @@ impl TopicOverrides {
         self.0.get(key).map(String::as_str)
     }
 
+    /// Java-properties-like text: one `key=value` per line, keys sorted.
+    pub fn to_properties(&self) -> String {
+        self.0.iter().map(|(k, v)| format!("{k}={v}\n")).collect()
+    }
+
+    /// Parses [`TopicOverrides::to_properties`]' output. Lines that are blank, comments, not
+    /// `key=value` or not valid settings are skipped and returned, so the caller can log them.
+    pub fn from_properties(text: &str) -> (TopicOverrides, Vec<String>) {
+        let mut o = TopicOverrides::default();
+        let mut skipped = Vec::new();
+        for line in text.lines().map(str::trim) {
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            match line.split_once('=') {
+                Some((k, v)) if validate(k.trim(), v.trim()).is_ok() => {
+                    o.0.insert(k.trim().to_string(), v.trim().to_string());
+                }
+                _ => skipped.push(line.to_string()),
+            }
+        }
+        (o, skipped)
+    }
+
     pub fn effective(&self, cfg: &BrokerConfig) -> Effective {
         let num = |k: &str| self.get(k).and_then(|v| v.trim().parse::<i64>().ok());
         Effective {
@@ -205,6 +231,10 @@ mod tests {
         o.0.insert(RETENTION_MS.into(), "-1".into());
         o.0.insert(SEGMENT_BYTES.into(), "20".into());
         o.0.insert(CLEANUP_POLICY.into(), "compact".into());
+        let (back, skipped) =
+            TopicOverrides::from_properties(&(o.to_properties() + "# c\nbogus\nx.y=1\n"));
+        assert_eq!(back, o);
+        assert_eq!(skipped, vec!["bogus".to_string(), "x.y=1".to_string()]);
         let e = o.effective(&cfg);
         assert_eq!(e.retention_ms, None);
         assert_eq!(e.segment_bytes, MIN_SEGMENT_BYTES);

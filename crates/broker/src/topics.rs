@@ -1,8 +1,10 @@
 //! The topic registry: topics made of partitions, loaded from the data directory at start
 //! and created on demand. Partition `p` of topic `t` lives in `<data_dir>/<t>-<p>/`.
 
+use super::config::BrokerConfig;
 use super::log::{fsync_dir, LogError, LogOptions};
 use super::partition::Partition;
+use super::topic_config::{ConfigError, Effective, TopicOverrides};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
@@ -18,6 +20,10 @@ pub const MAX_PARTITIONS: i32 = 1024;
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 /// Holds a topic's id (canonical UUID text) in its partition 0 directory.
 const TOPIC_ID_FILE: &str = "topic-id";
+/// Holds a topic's config overrides (`key=value` lines) in its partition 0 directory.
+const TOPIC_CONFIG_FILE: &str = "topic-config";
+/// Suffix of a deleted topic's partition directories until they are removed.
+const DELETED_SUFFIX: &str = "-delete";
 
 #[derive(Debug)]
 pub struct Topic {
@@ -26,6 +32,8 @@ pub struct Topic {
     /// by it.
     pub id: Uuid,
     pub partitions: Vec<Arc<Partition>>,
+    /// Shared by every version of this topic (CreatePartitions replaces the `Topic`).
+    overrides: Arc<RwLock<TopicOverrides>>,
 }
 
 impl Topic {
@@ -38,6 +46,19 @@ impl Topic {
         usize::try_from(index)
             .ok()
             .and_then(|i| self.partitions.get(i))
+    }
+
+    /// The topic's config overrides (DescribeConfigs).
+    pub fn overrides(&self) -> TopicOverrides {
+        self.overrides
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Effective settings: overrides on top of the broker's.
+    pub fn effective(&self, cfg: &BrokerConfig) -> Effective {
+        self.overrides().effective(cfg)
     }
 }
 
@@ -52,6 +73,12 @@ pub enum TopicError {
     AlreadyExists(String),
     #[error("topic {0} is not auto-created (internal namespace)")]
     NoAutoCreate(String),
+    #[error("unknown topic {0}")]
+    Unknown(String),
+    #[error("topic {0} is internal")]
+    Internal(String),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     #[error(transparent)]
     Storage(#[from] LogError),
 }
@@ -120,19 +147,16 @@ pub fn valid_topic_name(name: &str) -> bool {
 
 pub struct Topics {
     dir: PathBuf,
-    opts: LogOptions,
+    /// The broker's settings: defaults under each topic's overrides.
+    cfg: BrokerConfig,
     default_partitions: i32,
     map: RwLock<HashMap<String, Arc<Topic>>>,
 }
 
 impl Topics {
-    /// Opens every partition directory found in `dir` (recovering it).
-    pub fn load(
-        dir: &Path,
-        opts: LogOptions,
-        default_partitions: i32,
-        clean: bool,
-    ) -> Result<Topics, LogError> {
+    /// Opens every partition directory found in `dir` (recovering it) and removes what a
+    /// deletion left behind.
+    pub fn load(dir: &Path, cfg: &BrokerConfig, clean: bool) -> Result<Topics, LogError> {
         let mut found: BTreeMap<String, Vec<i32>> = BTreeMap::new();
         let entries = std::fs::read_dir(dir).map_err(|e| LogError::io("list data dir", dir, e))?;
         for entry in entries {
@@ -142,6 +166,11 @@ impl Topics {
             }
             let name = entry.file_name();
             let Some(name) = name.to_str() else { continue };
+            if name.ends_with(DELETED_SUFFIX) {
+                // A deletion renamed it, then stopped before removing it.
+                remove_deleted(&entry.path());
+                continue;
+            }
             let Some((topic, part)) = name.rsplit_once('-') else {
                 continue;
             };
@@ -156,46 +185,40 @@ impl Topics {
         for (name, parts) in found {
             // Fill gaps: a topic always has partitions 0..=max.
             let count = parts.iter().copied().max().unwrap_or(0) + 1;
-            let topic = open_topic(dir, &name, count, opts, clean)?;
+            let overrides = load_overrides(dir, &name)?;
+            let topic = open_topic(dir, &name, count, overrides, cfg, clean)?;
             tracing::info!(topic = %name, partitions = count, "loaded topic");
             map.insert(name, Arc::new(topic));
         }
         Ok(Topics {
             dir: dir.to_path_buf(),
-            opts,
-            default_partitions,
+            cfg: cfg.clone(),
+            default_partitions: cfg.num_partitions.clamp(1, MAX_PARTITIONS as u32) as i32,
             map: RwLock::new(map),
         })
     }
 
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Arc<Topic>>> {
+        self.map.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Arc<Topic>>> {
+        self.map.write().unwrap_or_else(|e| e.into_inner())
+    }
+
     pub fn get(&self, name: &str) -> Option<Arc<Topic>> {
-        self.map
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(name)
-            .cloned()
+        self.read().get(name).cloned()
     }
 
     /// All topics, sorted by name.
     pub fn all(&self) -> Vec<Arc<Topic>> {
-        let mut v: Vec<_> = self
-            .map
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .cloned()
-            .collect();
+        let mut v: Vec<_> = self.read().values().cloned().collect();
         v.sort_by(|a, b| a.name.cmp(&b.name));
         v
     }
 
     pub fn by_id(&self, id: Uuid) -> Option<Arc<Topic>> {
-        self.map
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .find(|t| t.id == id)
-            .cloned()
+        self.read().values().find(|t| t.id == id).cloned()
     }
 
     /// The topic, auto-created with the default partition count when missing. Names starting
@@ -207,7 +230,7 @@ impl Topics {
         if name.starts_with("__") {
             return Err(TopicError::NoAutoCreate(name.to_string()));
         }
-        match self.create(name, self.default_partitions) {
+        match self.create(name, self.default_partitions, TopicOverrides::default()) {
             Err(TopicError::AlreadyExists(_)) => self
                 .get(name)
                 .ok_or_else(|| TopicError::AlreadyExists(name.to_string())),
@@ -215,8 +238,13 @@ impl Topics {
         }
     }
 
-    /// Creates a topic with `partitions` partitions.
-    pub fn create(&self, name: &str, partitions: i32) -> Result<Arc<Topic>, TopicError> {
+    /// Creates a topic with `partitions` partitions and the given (validated) overrides.
+    pub fn create(
+        &self,
+        name: &str,
+        partitions: i32,
+        overrides: TopicOverrides,
+    ) -> Result<Arc<Topic>, TopicError> {
         if !valid_topic_name(name) {
             return Err(TopicError::InvalidName(name.to_string()));
         }
@@ -224,25 +252,166 @@ impl Topics {
             return Err(TopicError::InvalidPartitions(partitions));
         }
         // Held across creation so two requests cannot create the same topic twice.
-        let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
+        let mut map = self.write();
         if map.contains_key(name) {
             return Err(TopicError::AlreadyExists(name.to_string()));
         }
-        let topic = Arc::new(open_topic(&self.dir, name, partitions, self.opts, true)?);
+        // The overrides first: a topic never exists on disk without them.
+        if !overrides.0.is_empty() {
+            save_overrides(&self.dir, name, &overrides)?;
+        }
+        let topic = open_topic(&self.dir, name, partitions, overrides, &self.cfg, true)?;
+        let topic = Arc::new(topic);
         fsync_dir(&self.dir)?;
         tracing::info!(topic = %name, partitions, "created topic");
         map.insert(name.to_string(), topic.clone());
         Ok(topic)
     }
+
+    /// Replaces a topic's overrides (already validated): persisted first, then applied (the
+    /// segment size to the partitions' logs; retention and max message size are read from
+    /// the topic where they are used).
+    pub fn set_overrides(&self, name: &str, overrides: TopicOverrides) -> Result<(), TopicError> {
+        let topic = self
+            .get(name)
+            .ok_or_else(|| TopicError::Unknown(name.to_string()))?;
+        save_overrides(&self.dir, name, &overrides)?;
+        let segment_bytes = overrides.effective(&self.cfg).segment_bytes;
+        *topic.overrides.write().unwrap_or_else(|e| e.into_inner()) = overrides;
+        for p in &topic.partitions {
+            p.log().set_segment_bytes(segment_bytes);
+        }
+        tracing::info!(topic = %name, "topic config changed");
+        Ok(())
+    }
+
+    /// Grows a topic to `count` partitions (CreatePartitions). Existing partitions keep their
+    /// data; holders of the old `Topic` see the old partition list until they look it up again.
+    pub fn add_partitions(&self, name: &str, count: i32) -> Result<Arc<Topic>, TopicError> {
+        let mut map = self.write();
+        let old = map
+            .get(name)
+            .cloned()
+            .ok_or_else(|| TopicError::Unknown(name.to_string()))?;
+        let have = old.partitions.len() as i32;
+        if count <= have || count > MAX_PARTITIONS {
+            return Err(TopicError::InvalidPartitions(count));
+        }
+        let opts = log_options(&old.effective(&self.cfg), &self.cfg);
+        let mut partitions = old.partitions.clone();
+        for p in have..count {
+            let pdir = self.dir.join(format!("{name}-{p}"));
+            partitions.push(Arc::new(Partition::open(name, p, &pdir, opts, true)?));
+        }
+        fsync_dir(&self.dir)?;
+        let topic = Arc::new(Topic {
+            name: old.name.clone(),
+            id: old.id,
+            partitions,
+            overrides: old.overrides.clone(),
+        });
+        map.insert(name.to_string(), topic.clone());
+        tracing::info!(topic = %name, from = have, to = count, "added partitions");
+        Ok(topic)
+    }
+
+    /// Deletes a topic: its directories are renamed away (durably) while the registry lock is
+    /// held, then removed. A crash in between leaves `*-delete` directories that the next
+    /// start removes.
+    pub fn delete(&self, name: &str) -> Result<Arc<Topic>, TopicError> {
+        let mut map = self.write();
+        let topic = map
+            .get(name)
+            .cloned()
+            .ok_or_else(|| TopicError::Unknown(name.to_string()))?;
+        if topic.is_internal() {
+            return Err(TopicError::Internal(name.to_string()));
+        }
+        let mut renamed = Vec::with_capacity(topic.partitions.len());
+        for p in &topic.partitions {
+            let from = self.dir.join(format!("{name}-{}", p.index));
+            let to = self.dir.join(format!(
+                "{name}-{}.{}{DELETED_SUFFIX}",
+                p.index,
+                topic.id.simple()
+            ));
+            std::fs::rename(&from, &to)
+                .map_err(|e| LogError::io("rename for deletion", &from, e))?;
+            renamed.push(to);
+        }
+        map.remove(name);
+        fsync_dir(&self.dir)?;
+        drop(map);
+        for d in renamed {
+            remove_deleted(&d);
+        }
+        tracing::info!(topic = %name, "deleted topic");
+        Ok(topic)
+    }
+}
+
+/// Removes a renamed-away directory of a deleted topic; a failure is logged (the next start
+/// retries).
+fn remove_deleted(path: &Path) {
+    match std::fs::remove_dir_all(path) {
+        Ok(()) => tracing::info!(path = %path.display(), "removed deleted partition"),
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "cannot remove deleted partition")
+        }
+    }
+}
+
+fn log_options(e: &Effective, cfg: &BrokerConfig) -> LogOptions {
+    LogOptions {
+        segment_bytes: e.segment_bytes,
+        max_batch_bytes: cfg.max_request_bytes,
+    }
+}
+
+fn config_path(dir: &Path, name: &str) -> PathBuf {
+    dir.join(format!("{name}-0")).join(TOPIC_CONFIG_FILE)
+}
+
+/// The overrides saved for a topic (none when the file is missing); unusable lines are
+/// logged and skipped.
+fn load_overrides(dir: &Path, name: &str) -> Result<TopicOverrides, LogError> {
+    let path = config_path(dir, name);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let (o, skipped) = TopicOverrides::from_properties(&text);
+            for line in skipped {
+                tracing::warn!(path = %path.display(), line = %line, "ignoring topic config line");
+            }
+            Ok(o)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(TopicOverrides::default()),
+        Err(e) => Err(LogError::io("read topic config", &path, e)),
+    }
+}
+
+fn save_overrides(dir: &Path, name: &str, o: &TopicOverrides) -> Result<(), LogError> {
+    let path = config_path(dir, name);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| LogError::io("create partition dir", parent, e))?;
+    }
+    logferry_fsutil::replace(
+        &path,
+        o.to_properties().as_bytes(),
+        logferry_fsutil::Durability::Durable,
+    )
+    .map_err(|e| LogError::io("write topic config", &path, e))
 }
 
 fn open_topic(
     dir: &Path,
     name: &str,
     count: i32,
-    opts: LogOptions,
+    overrides: TopicOverrides,
+    cfg: &BrokerConfig,
     clean: bool,
 ) -> Result<Topic, LogError> {
+    let opts = log_options(&overrides.effective(cfg), cfg);
     let mut partitions = Vec::with_capacity(count as usize);
     for p in 0..count {
         let pdir = dir.join(format!("{name}-{p}"));
@@ -253,6 +422,7 @@ fn open_topic(
         name: name.to_string(),
         id,
         partitions,
+        overrides: Arc::new(RwLock::new(overrides)),
     })
 }
 

@@ -1,6 +1,8 @@
-//! CreateTopics (19): single node, so replication factor must be 1 (or -1 = default).
+//! CreateTopics (19): single node, so replication factor must be 1 (or -1 = default). Topic
+//! configs given at creation are validated and stored as the topic's overrides.
 
 use super::{str_bytes, Ctx, ResponseError, NONE};
+use crate::topic_config::{self, TopicOverrides};
 use crate::topics::{valid_topic_name, TopicError, MAX_PARTITIONS};
 use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
@@ -20,6 +22,19 @@ pub fn handle(ctx: &Ctx<'_>, req: CreateTopicsRequest) -> CreateTopicsResponse {
             } else {
                 t.num_partitions
             };
+            let mut overrides = TopicOverrides::default();
+            let mut config_error = None;
+            for c in &t.configs {
+                let value = c.value.as_deref().unwrap_or("");
+                match topic_config::validate(&c.name, value) {
+                    Ok(()) => {
+                        overrides
+                            .0
+                            .insert(c.name.to_string(), value.trim().to_string());
+                    }
+                    Err(e) => config_error = Some(e.to_string()),
+                }
+            }
             let r = CreatableTopicResult::default()
                 .with_name(t.name)
                 .with_num_partitions(partitions)
@@ -39,6 +54,8 @@ pub fn handle(ctx: &Ctx<'_>, req: CreateTopicsRequest) -> CreateTopicsResponse {
                     ResponseError::InvalidPartitions.code(),
                     format!("invalid partition count {partitions}"),
                 )
+            } else if let Some(msg) = config_error {
+                (ResponseError::InvalidConfig.code(), msg)
             } else if req.validate_only {
                 if b.topics.get(&name).is_some() {
                     (
@@ -49,7 +66,7 @@ pub fn handle(ctx: &Ctx<'_>, req: CreateTopicsRequest) -> CreateTopicsResponse {
                     (NONE, String::new())
                 }
             } else {
-                match b.topics.create(&name, partitions) {
+                match b.topics.create(&name, partitions, overrides) {
                     Ok(_) => (NONE, String::new()),
                     Err(e @ TopicError::AlreadyExists(_)) => {
                         (ResponseError::TopicAlreadyExists.code(), e.to_string())
@@ -59,6 +76,12 @@ pub fn handle(ctx: &Ctx<'_>, req: CreateTopicsRequest) -> CreateTopicsResponse {
                     }
                     Err(e @ TopicError::InvalidPartitions(_)) => {
                         (ResponseError::InvalidPartitions.code(), e.to_string())
+                    }
+                    Err(e @ TopicError::Config(_)) => {
+                        (ResponseError::InvalidConfig.code(), e.to_string())
+                    }
+                    Err(e @ (TopicError::Unknown(_) | TopicError::Internal(_))) => {
+                        (ResponseError::InvalidRequest.code(), e.to_string())
                     }
                     Err(e @ TopicError::Storage(_)) => {
                         tracing::error!(topic = %name, error = %e, "create topic failed");

@@ -1,8 +1,14 @@
 //! One module per Kafka API. [`handle`] dispatches a decoded request; the advertised version
 //! ranges live in [`SUPPORTED`] and nothing else is advertised.
 
+pub mod alter_configs;
 pub mod api_versions;
+pub mod create_partitions;
 pub mod create_topics;
+pub mod delete_records;
+pub mod delete_topics;
+pub mod describe_cluster;
+pub mod describe_configs;
 pub mod describe_groups;
 pub mod fetch;
 pub mod find_coordinator;
@@ -49,6 +55,13 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::CreateTopics, 0, 7),
     (ApiKey::InitProducerId, 0, 5),
     (ApiKey::OffsetForLeaderEpoch, 0, 4),
+    (ApiKey::DescribeConfigs, 0, 4),
+    (ApiKey::AlterConfigs, 0, 2),
+    (ApiKey::IncrementalAlterConfigs, 0, 1),
+    (ApiKey::CreatePartitions, 0, 3),
+    (ApiKey::DeleteTopics, 0, 6),
+    (ApiKey::DescribeCluster, 0, 1),
+    (ApiKey::DeleteRecords, 0, 2),
 ];
 
 pub fn supported(key: ApiKey) -> Option<(i16, i16)> {
@@ -115,6 +128,15 @@ pub async fn handle(ctx: &Ctx<'_>, key: ApiKey, req: RequestKind) -> Result<Repl
         RequestKind::DescribeGroups(r) => R::DescribeGroups(describe_groups::handle(ctx, r)),
         RequestKind::ListGroups(r) => R::ListGroups(list_groups::handle(ctx, r)),
         RequestKind::CreateTopics(r) => R::CreateTopics(create_topics::handle(ctx, r)),
+        RequestKind::DescribeConfigs(r) => R::DescribeConfigs(describe_configs::handle(ctx, r)),
+        RequestKind::AlterConfigs(r) => R::AlterConfigs(alter_configs::handle_alter(ctx, r)),
+        RequestKind::IncrementalAlterConfigs(r) => {
+            R::IncrementalAlterConfigs(alter_configs::handle_incremental(ctx, r))
+        }
+        RequestKind::CreatePartitions(r) => R::CreatePartitions(create_partitions::handle(ctx, r)),
+        RequestKind::DeleteTopics(r) => R::DeleteTopics(delete_topics::handle(ctx, r).await),
+        RequestKind::DescribeCluster(r) => R::DescribeCluster(describe_cluster::handle(ctx, r)),
+        RequestKind::DeleteRecords(r) => R::DeleteRecords(delete_records::handle(ctx, r)),
         _ => return Err(Unimplemented(key)),
     })))
 }

@@ -27,6 +27,7 @@ fn error_code(e: &AppendError) -> i16 {
             ResponseError::InvalidProducerEpoch.code()
         }
         AppendError::Unsupported(_) => ResponseError::InvalidRecord.code(),
+        AppendError::TooLarge { .. } => ResponseError::MessageTooLarge.code(),
         AppendError::Storage(_) => ResponseError::KafkaStorageError.code(),
     }
 }
@@ -45,6 +46,7 @@ pub fn handle(ctx: &Ctx<'_>, req: ProduceRequest) -> Reply {
     let mut pending = Vec::new();
     for (ti, td) in req.topic_data.into_iter().enumerate() {
         let name = td.name.0.to_string();
+        let mut max_message_bytes = b.cfg.max_request_bytes;
         let topic = if !matches!(req.acks, -1..=1) {
             Err(ResponseError::InvalidRequiredAcks.code())
         } else if req
@@ -59,7 +61,10 @@ pub fn handle(ctx: &Ctx<'_>, req: ProduceRequest) -> Reply {
                 // Only the broker writes internal topics (Kafka: "Cannot append to internal
                 // topic").
                 Ok(t) if t.is_internal() => Err(ResponseError::InvalidTopicException.code()),
-                Ok(t) => Ok(t),
+                Ok(t) => {
+                    max_message_bytes = t.effective(&b.cfg).max_message_bytes;
+                    Ok(t)
+                }
                 Err(TopicError::InvalidName(_)) => Err(ResponseError::InvalidTopicException.code()),
                 Err(TopicError::NoAutoCreate(_)) => {
                     Err(ResponseError::UnknownTopicOrPartition.code())
@@ -108,7 +113,7 @@ pub fn handle(ctx: &Ctx<'_>, req: ProduceRequest) -> Reply {
                             continue;
                         }
                     };
-                    match p.append(&mut records) {
+                    match p.append(&mut records, max_message_bytes) {
                         Ok(a) => {
                             b.metrics.appended(
                                 &name,

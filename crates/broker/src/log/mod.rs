@@ -58,6 +58,8 @@ pub enum AppendError {
     Sequence(#[from] SeqError),
     #[error("unsupported batch: {0}")]
     Unsupported(&'static str),
+    #[error("batch of {size} bytes exceeds max.message.bytes {max}")]
+    TooLarge { size: usize, max: usize },
     #[error("storage: {0}")]
     Storage(#[from] LogError),
 }
@@ -100,37 +102,93 @@ pub enum ReadPlan {
 /// One partition's log.
 ///
 /// Invariants: `segments` is non-empty and sorted by base offset; every segment but the last
-/// has been fdatasync'ed; `segments[i].next_offset == segments[i+1].base_offset`.
+/// has been fdatasync'ed; `segments[i].next_offset <= segments[i+1].base_offset` (equal
+/// unless compaction removed the records in between); `start <= next_offset()`.
 #[derive(Debug)]
 pub struct PartitionLog {
     dir: PathBuf,
     segments: Vec<Segment>,
     producers: ProducerStates,
     opts: LogOptions,
+    /// Log start offset set by DeleteRecords (persisted); the effective start is the larger
+    /// of this and the first segment's base.
+    start: i64,
 }
 
 const RECOVERY_POINT_FILE: &str = "recovery-point";
+/// Holds the log start offset DeleteRecords set.
+const LOG_START_FILE: &str = "log-start-offset";
 
 impl PartitionLog {
     /// Opens (and, after an unclean stop, validates and repairs) the log in `dir`, creating
     /// the directory for a new partition.
     pub fn open(dir: &Path, opts: LogOptions, clean: bool) -> Result<PartitionLog, LogError> {
         let recovered = recovery::recover(dir, opts, clean)?;
-        Ok(PartitionLog {
+        let mut log = PartitionLog {
             dir: dir.to_path_buf(),
             segments: recovered.segments,
             producers: recovered.producers,
             opts,
-        })
+            start: 0,
+        };
+        let start = read_offset_file(dir, LOG_START_FILE).min(log.next_offset());
+        if start > 0 {
+            log.start = start;
+            log.delete_segments_below(start)?;
+        }
+        Ok(log)
+    }
+
+    /// Segment size for the next roll (a topic's `segment.bytes` changed).
+    pub fn set_segment_bytes(&mut self, bytes: u64) {
+        self.opts.segment_bytes = bytes;
+    }
+
+    /// DeleteRecords: records below `offset` are gone for readers; whole segments below it
+    /// are deleted. `offset` must lie in `[log start, log end]` (the caller checks it against
+    /// the high watermark). Durable before it returns. Returns the new log start offset.
+    pub fn delete_records(&mut self, offset: i64) -> Result<i64, LogError> {
+        if offset <= self.log_start_offset() {
+            return Ok(self.log_start_offset());
+        }
+        let offset = offset.min(self.next_offset());
+        let path = self.dir.join(LOG_START_FILE);
+        logferry_fsutil::replace(
+            &path,
+            offset.to_string().as_bytes(),
+            logferry_fsutil::Durability::Durable,
+        )
+        .map_err(|e| LogError::io("write", &path, e))?;
+        self.start = offset;
+        self.delete_segments_below(offset)?;
+        Ok(self.log_start_offset())
+    }
+
+    /// Deletes segments (never the active one) whose records all lie below `offset`.
+    fn delete_segments_below(&mut self, offset: i64) -> Result<(), LogError> {
+        let mut deleted = false;
+        while self.segments.len() > 1 && self.segments[0].next_offset <= offset {
+            let seg = self.segments.remove(0);
+            remove_segment_files(&seg)?;
+            tracing::info!(path = %seg.path.display(), "deleted segment below log start");
+            deleted = true;
+        }
+        if deleted {
+            fsync_dir(&self.dir)?;
+        }
+        Ok(())
     }
 
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
-    /// First offset still stored.
+    /// First offset readers may ask for.
     pub fn log_start_offset(&self) -> i64 {
-        self.segments.first().map_or(0, |s| s.base_offset)
+        self.segments
+            .first()
+            .map_or(0, |s| s.base_offset)
+            .max(self.start)
     }
 
     /// Offset the next appended record gets (log end offset).
@@ -145,8 +203,13 @@ impl PartitionLog {
 
     /// Validates every batch in `records` (a produce request's partition payload), applies
     /// the idempotence rules, assigns offsets and writes the new batches to the active
-    /// segment (page cache only; durability is the flusher's job).
-    pub fn append(&mut self, records: &mut [u8]) -> Result<Appended, AppendError> {
+    /// segment (page cache only; durability is the flusher's job). A batch larger than
+    /// `max_message_bytes` (the topic's `max.message.bytes`) refuses the whole append.
+    pub fn append(
+        &mut self,
+        records: &mut [u8],
+        max_message_bytes: usize,
+    ) -> Result<Appended, AppendError> {
         // Validate everything first so a bad batch leaves the log untouched.
         let mut headers: Vec<(usize, BatchHeader)> = Vec::new();
         let mut pos = 0usize;
@@ -154,6 +217,12 @@ impl PartitionLog {
             let h = batch::parse_and_verify(&records[pos..], self.opts.max_batch_bytes)?;
             if h.is_transactional() || h.is_control() {
                 return Err(AppendError::Unsupported("transactional batches"));
+            }
+            if h.total_len > max_message_bytes {
+                return Err(AppendError::TooLarge {
+                    size: h.total_len,
+                    max: max_message_bytes,
+                });
             }
             headers.push((pos, h));
             pos += h.total_len;
@@ -261,13 +330,13 @@ impl PartitionLog {
     /// Base offset of the first batch whose max timestamp is >= `ts`, if any.
     pub fn offset_for_timestamp(&self, ts: i64) -> Result<Option<i64>, LogError> {
         for seg in &self.segments {
-            if seg.max_timestamp < ts {
+            if seg.max_timestamp < ts || seg.next_offset <= self.start {
                 continue;
             }
             let mut pos = 0;
             while let Some(h) = seg.header_at(pos, self.opts.max_batch_bytes)? {
-                if h.max_timestamp >= ts {
-                    return Ok(Some(h.base_offset));
+                if h.max_timestamp >= ts && h.last_offset() >= self.start {
+                    return Ok(Some(h.base_offset.max(self.start)));
                 }
                 pos += h.total_len as u64;
             }
@@ -339,14 +408,7 @@ impl PartitionLog {
             }
             let seg = self.segments.remove(0);
             total -= seg.size;
-            std::fs::remove_file(&seg.path)
-                .map_err(|e| LogError::io("delete segment", &seg.path, e))?;
-            let idx = seg.index_path();
-            if let Err(e) = std::fs::remove_file(&idx) {
-                if e.kind() != io::ErrorKind::NotFound {
-                    return Err(LogError::io("delete index", &idx, e));
-                }
-            }
+            remove_segment_files(&seg)?;
             deleted.push(seg.path);
         }
         if !deleted.is_empty() {
@@ -364,6 +426,16 @@ impl PartitionLog {
             }
         }
         write_recovery_point(&self.dir, self.next_offset())
+    }
+}
+
+/// Deletes a segment's log and index files (the caller fsyncs the directory).
+fn remove_segment_files(seg: &Segment) -> Result<(), LogError> {
+    std::fs::remove_file(&seg.path).map_err(|e| LogError::io("delete segment", &seg.path, e))?;
+    let idx = seg.index_path();
+    match std::fs::remove_file(&idx) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(LogError::io("delete index", &idx, e)),
+        _ => Ok(()),
     }
 }
 
@@ -403,7 +475,12 @@ fn write_recovery_point(dir: &Path, offset: i64) -> Result<(), LogError> {
 
 /// Offset below which all data was fdatasync'ed at some point (0 when unknown).
 fn read_recovery_point(dir: &Path) -> i64 {
-    std::fs::read_to_string(dir.join(RECOVERY_POINT_FILE))
+    read_offset_file(dir, RECOVERY_POINT_FILE)
+}
+
+/// An offset kept as decimal text in `dir/name` (0 when missing or unreadable).
+fn read_offset_file(dir: &Path, name: &str) -> i64 {
+    std::fs::read_to_string(dir.join(name))
         .ok()
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(0)

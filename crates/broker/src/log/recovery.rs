@@ -230,7 +230,7 @@ mod tests {
             let mut log = PartitionLog::open(&p, OPTS, false).expect("open");
             for _ in 0..10 {
                 let mut b = batch(2);
-                log.append(&mut b).expect("append");
+                log.append(&mut b, usize::MAX).expect("append");
             }
             assert_eq!(log.next_offset(), 30);
             assert!(log.segments.len() > 1, "rolled");
@@ -272,7 +272,7 @@ mod tests {
         let mut log = PartitionLog::open(&p, OPTS, false).expect("open");
         for _ in 0..20 {
             let mut b = batch(0);
-            log.append(&mut b).expect("append");
+            log.append(&mut b, usize::MAX).expect("append");
         }
         let segments = log.segments.len();
         assert!(segments >= 4);
@@ -319,7 +319,7 @@ mod tests {
         .expect("open");
         for _ in 0..300 {
             let mut b = batch(0);
-            log.append(&mut b).expect("append");
+            log.append(&mut b, usize::MAX).expect("append");
         }
         log.close().expect("close");
         drop(log);
