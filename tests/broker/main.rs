@@ -5,6 +5,7 @@
 mod util;
 
 mod admin;
+mod commit_crash;
 mod config;
 mod crash;
 mod faults;

@@ -61,6 +61,8 @@ pub enum BrokerError {
     Locked { path: PathBuf },
     #[error("storage: {0}")]
     Storage(#[from] LogError),
+    #[error("internal topic: {0}")]
+    InternalTopic(#[from] topics::TopicError),
     #[error("invalid advertised listener {0:?} (want host:port)")]
     AdvertisedListener(String),
     #[error("start flusher thread: {0}")]
@@ -154,6 +156,16 @@ pub async fn start(
         tokio::spawn(session_loop(broker.clone())),
         tokio::spawn(retention_loop(broker.clone())),
     ];
+    // Completed generations and empty groups are recorded in __consumer_offsets (as Kafka).
+    let weak = Arc::downgrade(&broker);
+    broker.groups.set_persist_hook(Box::new(move |group| {
+        if let Some(b) = weak.upgrade() {
+            if let Some(d) = b.groups.describe(group) {
+                b.offsets
+                    .record_group(&b.flusher, group, &offsets::group_value(&d));
+            }
+        }
+    }));
     let accept = tokio::spawn(server::accept_loop(listener, broker.clone()));
     tracing::info!(data_dir = %data_dir.display(), advertised = %advertised,
         "listening on {local_addr}");
@@ -183,7 +195,9 @@ fn open_storage(dir: &Path, cfg: &BrokerConfig) -> Result<Storage, BrokerError> 
         tracing::info!(data_dir = %dir.display(), "no clean-shutdown marker: verifying logs past their recovery points");
     }
     let topics = topics::Topics::load(dir, cfg, clean)?;
-    let offsets = offsets::OffsetStore::open(dir)?;
+    let internal = topics.ensure_offsets_topic()?;
+    let partition = internal.partitions[0].clone();
+    let offsets = offsets::OffsetStore::open(partition, dir)?;
     let producer_ids = producer_ids::ProducerIds::open(dir)?;
     // From here on the data may change: a crash must lead to a full recovery.
     if clean {
@@ -241,6 +255,11 @@ fn apply_retention(b: &Broker) {
         .unwrap_or(0);
     for t in b.topics.all() {
         let e = t.effective(&b.cfg);
+        if e.cleanup.compact {
+            for p in &t.partitions {
+                compact(&t.name, p, now_ms);
+            }
+        }
         if !e.cleanup.delete || (e.retention_bytes.is_none() && e.retention_ms.is_none()) {
             continue;
         }
@@ -259,6 +278,27 @@ fn apply_retention(b: &Broker) {
                 }
             }
         }
+    }
+}
+
+/// Compacts a partition's closed segments when a segment closed since the last pass.
+fn compact(topic: &str, p: &partition::Partition, now_ms: i64) {
+    let mut log = p.log();
+    if !log.needs_compaction() {
+        return;
+    }
+    match log.compact(now_ms, topic_config::DELETE_RETENTION_MS) {
+        Ok(c) => tracing::info!(
+            topic,
+            partition = p.index,
+            records_removed = c.records_removed,
+            segments_before = c.segments_before,
+            segments_after = c.segments_after,
+            bytes_before = c.bytes_before,
+            bytes_after = c.bytes_after,
+            "compacted"
+        ),
+        Err(e) => tracing::error!(topic, partition = p.index, error = %e, "compaction failed"),
     }
 }
 
@@ -318,7 +358,6 @@ fn close_storage(broker: &Broker, dir: &Path) -> Result<(), BrokerError> {
             p.publish_flushed(log.next_offset());
         }
     }
-    broker.offsets.sync()?;
     let marker = dir.join(CLEAN_SHUTDOWN_MARKER);
     std::fs::File::create(&marker)
         .and_then(|f| f.sync_all())

@@ -22,6 +22,14 @@ pub const TOPIC_KEYS: &[&str] = &[
     SEGMENT_BYTES,
 ];
 
+/// How long compaction keeps a tombstone (Kafka's `delete.retention.ms` default: a day), so
+/// readers that saw the old value also see its deletion.
+pub const DELETE_RETENTION_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// Segment size of `__consumer_offsets`: small, so compaction (which works on closed
+/// segments) keeps it near the live set.
+pub const OFFSETS_SEGMENT_BYTES: u64 = 4 * 1024 * 1024;
+
 /// Smallest segment size honoured (Kafka's own minimum is 14 bytes; tiny segments only make
 /// files).
 pub const MIN_SEGMENT_BYTES: u64 = 1024;

@@ -4,7 +4,9 @@
 use super::config::BrokerConfig;
 use super::log::{fsync_dir, LogError, LogOptions};
 use super::partition::Partition;
-use super::topic_config::{ConfigError, Effective, TopicOverrides};
+use super::topic_config::{
+    ConfigError, Effective, TopicOverrides, CLEANUP_POLICY, OFFSETS_SEGMENT_BYTES, SEGMENT_BYTES,
+};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
@@ -266,6 +268,24 @@ impl Topics {
         tracing::info!(topic = %name, partitions, "created topic");
         map.insert(name.to_string(), topic.clone());
         Ok(topic)
+    }
+
+    /// `__consumer_offsets`: created (one partition, compacted) when missing; an existing one
+    /// (e.g. auto-created as an ordinary topic by an earlier version) gets the internal
+    /// settings.
+    pub fn ensure_offsets_topic(&self) -> Result<Arc<Topic>, TopicError> {
+        let mut o = TopicOverrides::default();
+        o.0.insert(CLEANUP_POLICY.into(), "compact".into());
+        o.0.insert(SEGMENT_BYTES.into(), OFFSETS_SEGMENT_BYTES.to_string());
+        match self.get(OFFSETS_TOPIC) {
+            Some(t) if t.overrides() == o => Ok(t),
+            Some(_) => {
+                self.set_overrides(OFFSETS_TOPIC, o)?;
+                self.get(OFFSETS_TOPIC)
+                    .ok_or_else(|| TopicError::Unknown(OFFSETS_TOPIC.into()))
+            }
+            None => self.create(OFFSETS_TOPIC, 1, o),
+        }
     }
 
     /// Replaces a topic's overrides (already validated): persisted first, then applied (the

@@ -46,7 +46,11 @@ pub async fn handle(ctx: &Ctx<'_>, req: DeleteTopicsRequest) -> DeleteTopicsResp
         let topic_name = topic.name.clone();
         let deleted = tokio::task::spawn_blocking(move || b2.topics.delete(&topic_name)).await;
         let (code, msg) = match deleted {
-            Ok(Ok(_)) => (NONE, None),
+            Ok(Ok(_)) => {
+                let wait = b.acks_wait_for_flush();
+                b.offsets.forget_topic(&b.flusher, wait, &topic.name).await;
+                (NONE, None)
+            }
             Ok(Err(e @ TopicError::Internal(_))) => (
                 ResponseError::InvalidTopicException.code(),
                 Some(e.to_string()),

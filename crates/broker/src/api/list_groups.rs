@@ -1,4 +1,5 @@
-//! ListGroups (16): live groups plus groups that only have committed offsets.
+//! ListGroups (16): live groups plus groups known only from `__consumer_offsets` (committed
+//! offsets or recorded metadata): those are Empty.
 
 use super::{str_bytes, Ctx};
 use crate::group::GroupListing;
@@ -11,8 +12,11 @@ pub fn handle(ctx: &Ctx<'_>, req: ListGroupsRequest) -> ListGroupsResponse {
     for g in b.offsets.groups() {
         if !groups.iter().any(|l| l.group_id == g) {
             groups.push(GroupListing {
-                group_id: g,
-                protocol_type: "consumer".to_string(),
+                group_id: g.clone(),
+                protocol_type: b
+                    .offsets
+                    .group_summary(&g)
+                    .map_or_else(|| "consumer".to_string(), |s| s.protocol_type),
                 state: "Empty",
             });
         }

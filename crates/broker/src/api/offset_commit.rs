@@ -1,5 +1,6 @@
-//! OffsetCommit (8): checked against the group's generation and member, then made durable
-//! (fdatasync) before the response.
+//! OffsetCommit (8): checked against the group's generation and member, then written to
+//! `__consumer_offsets` and made durable (fdatasync with `flush = "ack"`) before the response.
+//! v1 may carry a commit timestamp per partition, v2–v4 a retention time (expire timestamp).
 
 use super::{Ctx, ResponseError, NONE};
 use crate::offsets::Committed;
@@ -22,6 +23,15 @@ pub async fn handle(ctx: &Ctx<'_>, req: OffsetCommitRequest) -> OffsetCommitResp
             .groups
             .validate_commit(&group, req.generation_id_or_member_epoch, &req.member_id)
     };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    let expire_timestamp = if (2..=4).contains(&ctx.version) && req.retention_time_ms >= 0 {
+        now.saturating_add(req.retention_time_ms)
+    } else {
+        -1
+    };
     let entries: Vec<(String, i32, Committed)> = req
         .topics
         .iter()
@@ -35,22 +45,24 @@ pub async fn handle(ctx: &Ctx<'_>, req: OffsetCommitRequest) -> OffsetCommitResp
                         offset: p.committed_offset,
                         leader_epoch: p.committed_leader_epoch,
                         metadata: p.committed_metadata.as_ref().map(|m| m.to_string()),
+                        commit_timestamp: if ctx.version == 1 && p.commit_timestamp >= 0 {
+                            p.commit_timestamp
+                        } else {
+                            now
+                        },
+                        expire_timestamp,
                     },
                 )
             })
         })
         .collect();
     if err == NONE && !entries.is_empty() {
-        let store = ctx.broker.offsets.clone();
-        let g = group.clone();
-        err = match tokio::task::spawn_blocking(move || store.commit(&g, &entries)).await {
-            Ok(Ok(())) => NONE,
-            Ok(Err(e)) => {
-                tracing::error!(group = %group, error = %e, "offset commit failed");
-                ResponseError::KafkaStorageError.code()
-            }
+        let b = ctx.broker;
+        let wait = b.acks_wait_for_flush();
+        err = match b.offsets.commit(&b.flusher, wait, &group, &entries).await {
+            Ok(()) => NONE,
             Err(e) => {
-                tracing::error!(group = %group, error = %e, "offset commit task failed");
+                tracing::error!(group = %group, error = %e, "offset commit failed");
                 ResponseError::KafkaStorageError.code()
             }
         };

@@ -6,6 +6,7 @@
 //! group-commit many appends.
 
 pub mod batch;
+pub mod compact;
 pub mod index;
 pub mod producer_state;
 pub mod recovery;
@@ -113,6 +114,8 @@ pub struct PartitionLog {
     /// Log start offset set by DeleteRecords (persisted); the effective start is the larger
     /// of this and the first segment's base.
     start: i64,
+    /// Base offset of the active segment at the last compaction (-1: none yet).
+    compacted_through: i64,
 }
 
 const RECOVERY_POINT_FILE: &str = "recovery-point";
@@ -130,6 +133,7 @@ impl PartitionLog {
             producers: recovered.producers,
             opts,
             start: 0,
+            compacted_through: -1,
         };
         let start = read_offset_file(dir, LOG_START_FILE).min(log.next_offset());
         if start > 0 {

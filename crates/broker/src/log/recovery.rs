@@ -1,7 +1,8 @@
 //! Opening a partition directory: find segments, walk their batch headers to rebuild the
 //! offset index, end offsets and producer state, and — after an unclean stop — verify every
-//! batch past the recovery point (length, magic 2, CRC32C, contiguous offsets) and cut a torn
-//! tail, like Kafka's `LogSegment.recover`.
+//! batch past the recovery point (length, magic 2, CRC32C, increasing offsets) and cut a torn
+//! tail, like Kafka's `LogSegment.recover`. Offsets may jump forward (compaction removes
+//! records) but never back.
 
 use super::batch::{self, HEADER_LEN};
 use super::index::OffsetIndex;
@@ -28,6 +29,7 @@ struct Torn {
 /// not re-verified; headers are still checked).
 pub fn recover(dir: &Path, opts: LogOptions, clean: bool) -> Result<Recovered, LogError> {
     std::fs::create_dir_all(dir).map_err(|e| LogError::io("create partition dir", dir, e))?;
+    super::compact::finish_interrupted(dir)?;
     let recovery_point = if clean {
         i64::MAX
     } else {
@@ -57,10 +59,11 @@ pub fn recover(dir: &Path, opts: LogOptions, clean: bool) -> Result<Recovered, L
         let path = dir.join(super::segment::log_file_name(base));
         let mut seg = Segment::open(path, base)?;
         if let Some(exp) = expected {
-            if base != exp {
-                // A gap between segments: everything from here on cannot be trusted.
+            if base < exp {
+                // Overlaps the previous segment: everything from here on cannot be trusted.
+                // (A gap is fine: compaction leaves them.)
                 tracing::warn!(path = %seg.path.display(), expected = exp, base,
-                    "segment does not continue the log; deleting it and later segments");
+                    "segment overlaps the log before it; deleting it and later segments");
                 delete_segment(&seg)?;
                 for later in iter.by_ref() {
                     let p = dir.join(super::segment::log_file_name(later));
@@ -142,9 +145,9 @@ fn walk(
             Ok(h) => h,
             Err(e) => break Some(torn_here(e.to_string())),
         };
-        if h.base_offset != next {
+        if h.base_offset < next {
             break Some(torn_here(format!(
-                "batch base offset {} does not follow {}",
+                "batch base offset {} goes back before {}",
                 h.base_offset, next
             )));
         }
@@ -174,6 +177,21 @@ fn walk(
     seg.next_offset = next;
     seg.max_timestamp = max_ts;
     Ok(torn)
+}
+
+/// Rebuilds a segment's index, end offset and max timestamp from its batches (a segment
+/// compaction just wrote, so it must be whole).
+pub fn rebuild(seg: &mut Segment, opts: LogOptions) -> Result<(), LogError> {
+    let mut buf = Vec::new();
+    let mut producers = ProducerStates::default();
+    if let Some(t) = walk(seg, i64::MAX, opts, &mut producers, &mut buf)? {
+        return Err(LogError::Corrupt {
+            path: seg.path.clone(),
+            position: t.position,
+            reason: t.reason,
+        });
+    }
+    Ok(())
 }
 
 /// Rewrites the on-disk index when it is missing or differs from the one just rebuilt.
