@@ -326,3 +326,89 @@ fn incremental_alter_configs_and_describe_cluster() {
     drop(raw);
     b.shutdown();
 }
+
+#[test]
+fn consumer_offsets_is_internal_and_protected() {
+    use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let b = InProc::start(test_config(1), dir.path());
+    let mut raw = Raw::connect(&b.bootstrap());
+    let name = |n: &str| TopicName(s(n));
+    // Listed as internal; names starting with __ are never auto-created.
+    let m: MetadataResponse = raw.call(
+        ApiKey::Metadata,
+        12,
+        &MetadataRequest::default()
+            .with_topics(Some(vec![
+                MetadataRequestTopic::default().with_name(Some(name("__consumer_offsets"))),
+                MetadataRequestTopic::default().with_name(Some(name("__other"))),
+                MetadataRequestTopic::default().with_name(Some(name("plain"))),
+            ]))
+            .with_allow_auto_topic_creation(true),
+    );
+    let t = |n: &str| {
+        m.topics
+            .iter()
+            .find(|t| t.name.as_ref().map(|x| &*x.0) == Some(n))
+            .expect("topic in response")
+    };
+    assert!(t("__consumer_offsets").is_internal);
+    assert_eq!(t("__consumer_offsets").error_code, 0);
+    assert_eq!(t("__other").error_code, 3, "not auto-created");
+    assert!(!t("plain").is_internal);
+    let plain_id = t("plain").topic_id;
+
+    // No produce to it, no DeleteRecords, no deletion.
+    let p: ProduceResponse = raw.call(
+        ApiKey::Produce,
+        9,
+        &ProduceRequest::default()
+            .with_acks(-1)
+            .with_timeout_ms(5000)
+            .with_topic_data(vec![produce_request::TopicProduceData::default()
+                .with_name(name("__consumer_offsets"))
+                .with_partition_data(vec![
+                    produce_request::PartitionProduceData::default()
+                        .with_index(0)
+                        .with_records(Some(crate::util::record_batch(-1, -1, -1, &["x"]))),
+                ])]),
+    );
+    assert_eq!(p.responses[0].partition_responses[0].error_code, 17);
+    let d: DeleteRecordsResponse = raw.call(
+        ApiKey::DeleteRecords,
+        2,
+        &DeleteRecordsRequest::default().with_topics(vec![
+            delete_records_request::DeleteRecordsTopic::default()
+                .with_name(name("__consumer_offsets"))
+                .with_partitions(vec![
+                    delete_records_request::DeleteRecordsPartition::default()
+                        .with_partition_index(0)
+                        .with_offset(-1),
+                ]),
+        ]),
+    );
+    assert_eq!(d.topics[0].partitions[0].error_code, 44, "policy violation");
+    // DeleteTopics v6: the internal topic by name is refused, an ordinary one goes by id.
+    let r: DeleteTopicsResponse = raw.call(
+        ApiKey::DeleteTopics,
+        6,
+        &DeleteTopicsRequest::default().with_topics(vec![
+            delete_topics_request::DeleteTopicState::default()
+                .with_name(Some(name("__consumer_offsets"))),
+            delete_topics_request::DeleteTopicState::default().with_topic_id(plain_id),
+        ]),
+    );
+    assert_eq!(r.responses[0].error_code, 17);
+    assert_eq!(r.responses[1].error_code, 0);
+    assert_eq!(r.responses[1].name.as_ref().map(|n| &*n.0), Some("plain"));
+    let all = MetadataRequest::default().with_topics(None);
+    let m: MetadataResponse = raw.call(ApiKey::Metadata, 12, &all);
+    let names: Vec<_> = m
+        .topics
+        .iter()
+        .filter_map(|t| t.name.as_ref().map(|n| n.0.to_string()))
+        .collect();
+    assert_eq!(names, vec!["__consumer_offsets".to_string()]);
+    drop(raw);
+    b.shutdown();
+}

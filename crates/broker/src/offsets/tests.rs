@@ -157,3 +157,46 @@ async fn old_offsets_file_is_migrated_once_and_garbage_is_skipped() {
     let (_, end) = s.partition().offsets();
     assert_eq!(end, 3, "migrated once: two offsets and the junk record");
 }
+
+#[tokio::test]
+async fn compaction_keeps_the_topic_near_the_live_set_and_replay_unchanged() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let small = LogOptions {
+        segment_bytes: 4096,
+        max_batch_bytes: 1 << 20,
+    };
+    let pdir = dir.path().join("__consumer_offsets-0");
+    let f = flusher();
+    let open_small = || {
+        let p = Partition::open("__consumer_offsets", 0, &pdir, small, false).expect("partition");
+        OffsetStore::open(Arc::new(p), dir.path()).expect("store")
+    };
+    let s = open_small();
+    // 2,000 commits over 12 keys (3 groups x 4 partitions).
+    for i in 0..2000i64 {
+        let g = format!("g{}", i % 3);
+        let p = (i % 4) as i32;
+        s.commit(&f, false, &g, &[("t".into(), p, c(i, "m"))])
+            .await
+            .expect("commit");
+    }
+    let before = s.partition().log().size_bytes();
+    let stats = {
+        let mut log = s.partition().log();
+        assert!(log.needs_compaction());
+        log.compact(now_ms(), crate::topic_config::DELETE_RETENTION_MS)
+            .expect("compact")
+    };
+    let after = s.partition().log().size_bytes();
+    assert!(stats.records_removed > 1800, "{stats:?}");
+    // At most the active segment plus one record per key.
+    assert!(after <= 4096 + 12 * 200, "{before} -> {after} bytes");
+    let view: Vec<_> = (0..3).map(|g| s.all_for(&format!("g{g}"))).collect();
+    s.partition().log().close().expect("close");
+    drop(s);
+    let s = open_small();
+    let replayed: Vec<_> = (0..3).map(|g| s.all_for(&format!("g{g}"))).collect();
+    assert_eq!(replayed, view);
+    assert_eq!(s.get("g1", "t", 3).map(|c| c.offset), Some(1999));
+    f.stop();
+}
