@@ -1,7 +1,7 @@
 //! ListOffsets (2), v0–v9: latest (-1) = high watermark, earliest (-2) and earliest-local (-4)
 //! = log start, max timestamp (-3, KIP-734) = the record with the largest timestamp,
 //! latest-tiered (-5) = none (no tiered storage: offset -1, as Kafka), otherwise the first
-//! batch whose max timestamp is >= the given one. v0 answers a list of offsets
+//! record whose timestamp is >= the given one (with its timestamp). v0 answers a list of offsets
 //! (`old_style_offsets`, at most `max_num_offsets`). Leader epoch is always 0.
 
 use super::{Ctx, ResponseError};
@@ -85,7 +85,7 @@ fn lookup(p: &Partition, target: i64) -> Result<(i64, i64), ()> {
             }
         },
         ts => match p.log().offset_for_timestamp(ts) {
-            Ok(Some(o)) if o < hwm => (ts, o),
+            Ok(Some((found_ts, o))) if o < hwm => (found_ts, o),
             Ok(_) => (-1, -1),
             Err(e) => {
                 tracing::error!(error = %e, "offset for timestamp failed");

@@ -331,8 +331,11 @@ impl PartitionLog {
         Ok(ReadPlan::Empty)
     }
 
-    /// Base offset of the first batch whose max timestamp is >= `ts`, if any.
-    pub fn offset_for_timestamp(&self, ts: i64) -> Result<Option<i64>, LogError> {
+    /// (timestamp, offset) of the first record (from the log start) whose timestamp is at
+    /// least `ts`, as Kafka answers ListOffsets for a timestamp: the first batch whose max
+    /// timestamp reaches `ts`, and in it the first such record (the batch's base offset if
+    /// it cannot be decoded).
+    pub fn offset_for_timestamp(&self, ts: i64) -> Result<Option<(i64, i64)>, LogError> {
         for seg in &self.segments {
             if seg.max_timestamp < ts || seg.next_offset <= self.start {
                 continue;
@@ -340,7 +343,26 @@ impl PartitionLog {
             let mut pos = 0;
             while let Some(h) = seg.header_at(pos, self.opts.max_batch_bytes)? {
                 if h.max_timestamp >= ts && h.last_offset() >= self.start {
-                    return Ok(Some(h.base_offset.max(self.start)));
+                    let mut buf = vec![0u8; h.total_len];
+                    seg.file
+                        .read_exact_at(&mut buf, pos)
+                        .map_err(|e| LogError::io("read batch", &seg.path, e))?;
+                    let limit = crate::records::compression::MAX_DECOMPRESSED;
+                    let found = match crate::records::convert::decode_one(&buf, h, limit) {
+                        Ok(b) => b
+                            .records
+                            .iter()
+                            .find(|r| r.timestamp >= ts && r.offset >= self.start)
+                            .map(|r| (r.timestamp, r.offset)),
+                        Err(e) => {
+                            tracing::warn!(path = %seg.path.display(), position = pos, error = %e,
+                                "cannot decode batch for a timestamp lookup; using its base offset");
+                            None
+                        }
+                    };
+                    return Ok(Some(
+                        found.unwrap_or((h.max_timestamp, h.base_offset.max(self.start))),
+                    ));
                 }
                 pos += h.total_len as u64;
             }

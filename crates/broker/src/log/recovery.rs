@@ -364,4 +364,42 @@ mod tests {
             other => panic!("unexpected {other:?}"),
         }
     }
+
+    #[test]
+    fn timestamp_lookup_finds_the_record_inside_a_batch() {
+        use crate::records::{compression::Codec, convert};
+        use kafka_protocol::records::{Record, TimestampType};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut log = PartitionLog::open(&dir.path().join("t-0"), OPTS, false).expect("open");
+        let records: Vec<Record> = [100i64, 200, 300]
+            .iter()
+            .enumerate()
+            .map(|(i, &ts)| Record {
+                transactional: false,
+                control: false,
+                partition_leader_epoch: 0,
+                producer_id: -1,
+                producer_epoch: -1,
+                timestamp_type: TimestampType::Creation,
+                offset: i as i64,
+                sequence: i as i32 - 1,
+                timestamp: ts,
+                key: None,
+                value: Some(bytes::Bytes::from_static(b"v")),
+                headers: Default::default(),
+            })
+            .collect();
+        let mut b = convert::encode_batch(&records, Codec::Gzip).expect("encode");
+        log.append(&mut b, usize::MAX).expect("append");
+        assert_eq!(log.offset_for_timestamp(0).expect("lookup"), Some((100, 0)));
+        assert_eq!(
+            log.offset_for_timestamp(150).expect("lookup"),
+            Some((200, 1))
+        );
+        assert_eq!(
+            log.offset_for_timestamp(300).expect("lookup"),
+            Some((300, 2))
+        );
+        assert_eq!(log.offset_for_timestamp(301).expect("lookup"), None);
+    }
 }

@@ -259,16 +259,31 @@ impl OffsetStore {
                 FetchRead::Data(d) if d.is_empty() => break,
                 FetchRead::Data(d) => d,
             };
-            let batches = convert::decode_batches(&data, MAX_DECOMPRESSED).map_err(|e| {
-                LogError::Corrupt {
-                    path: self.partition.log().dir().to_path_buf(),
-                    position: 0,
-                    reason: format!("__consumer_offsets batch at offset {offset}: {e}"),
-                }
-            })?;
-            let mut v = self.lock();
-            for b in &batches {
-                for r in &b.records {
+            // The read holds whole batches (their CRCs were checked when stored or recovered).
+            let before = offset;
+            let mut pos = 0;
+            while pos < data.len() {
+                let h = match crate::log::batch::parse_header(&data[pos..], i32::MAX as usize) {
+                    Ok(h) if pos + h.total_len <= data.len() => h,
+                    _ => break,
+                };
+                let bytes = &data[pos..pos + h.total_len];
+                pos += h.total_len;
+                offset = offset.max(h.next_offset());
+                let batch = match convert::decode_one(bytes, h, MAX_DECOMPRESSED) {
+                    Ok(b) => b,
+                    Err(e) => {
+                        // E.g. written by a client into an old, ordinary __consumer_offsets.
+                        let records = i64::from(h.last_offset_delta) + 1;
+                        let mut v = self.lock();
+                        v.skipped += records as u64;
+                        tracing::warn!(offset = h.base_offset, records, error = %e,
+                            "skipping undecodable __consumer_offsets batch");
+                        continue;
+                    }
+                };
+                let mut v = self.lock();
+                for r in &batch.records {
                     n += 1;
                     let decoded = r
                         .key
@@ -282,7 +297,9 @@ impl OffsetStore {
                             "skipping undecodable __consumer_offsets record");
                     }
                 }
-                offset = offset.max(b.header.next_offset());
+            }
+            if offset == before {
+                break;
             }
         }
         Ok(n)

@@ -147,15 +147,24 @@ async fn old_offsets_file_is_migrated_once_and_garbage_is_skipped() {
         // auto-created topic) is skipped and counted at replay.
         let mut junk = encode(&[(Key::Group("x".into()), Some(vec![0, 9]))], 0).expect("junk");
         s.partition().append(&mut junk, usize::MAX).expect("append");
+        // A batch that claims gzip but is not: CRC-valid, undecodable; skipped whole.
+        let mut bad = encode(&[(Key::Group("y".into()), None)], 0).expect("bad");
+        bad[22] |= 1;
+        let crc = crc32c::crc32c(&bad[21..]);
+        bad[17..21].copy_from_slice(&crc.to_be_bytes());
+        s.partition().append(&mut bad, usize::MAX).expect("append");
         s.partition().log().close().expect("close");
     }
     assert!(!dir.path().join(legacy_file::FILE_NAME).exists());
     assert!(dir.path().join(legacy_file::MIGRATED_NAME).exists());
     let s = open(dir.path());
     assert_eq!(s.get("g", "t", 0).map(|c| c.offset), Some(4));
-    assert_eq!(s.skipped(), 1);
+    assert_eq!(s.skipped(), 2);
     let (_, end) = s.partition().offsets();
-    assert_eq!(end, 3, "migrated once: two offsets and the junk record");
+    assert_eq!(
+        end, 4,
+        "migrated once: two offsets and the two junk records"
+    );
 }
 
 #[tokio::test]
