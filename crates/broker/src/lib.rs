@@ -1,10 +1,13 @@
 //! The bundled single-node Kafka-compatible broker. It knows nothing about log files.
 //!
 //! Layout: `server` (accept loop, per-connection ordered handling) → `codec` (framing via the
-//! kafka-protocol crate) → `api/*` (one module per Kafka API) → `topics`/`partition`/`log`
-//! (segments, index, recovery, retention), `flusher` (group-committed fdatasync, high
-//! watermark), `group` (consumer group coordinator), `offsets` (committed offsets),
-//! `producer_ids` (idempotent producer ids, unique across restarts).
+//! kafka-protocol crate) → `api/*` (one module per Kafka API) → `topics` (registry, per-topic
+//! config overrides from `topic_config`) / `partition` / `log` (segments, index, recovery,
+//! retention, compaction), `records` (legacy message formats, conversion, capped
+//! decompression), `flusher` (group-committed fdatasync, high watermark), `group` (consumer
+//! group coordinator), `offsets` (committed offsets and group metadata as records of the
+//! internal topic `__consumer_offsets`, in Kafka's schema), `producer_ids` (idempotent
+//! producer ids, unique across restarts).
 
 pub mod api;
 pub mod codec;
