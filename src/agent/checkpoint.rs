@@ -17,7 +17,12 @@ use tokio::sync::watch;
 
 /// Format version written by this build. Older versions are migrated on load; newer ones are
 /// refused so a downgrade never misreads state.
-pub const VERSION: u32 = 1;
+/// - 1: identity, path, offset, size, mtime.
+/// - 2: adds `codec` (offsets of a compressed file are offsets in its decompressed content: a
+///   build without it would resume a `.gz` as bytes) and `gone` (finished files that vanished,
+///   remembered to recognise their compressed copies). A version 1 file reads as all plain and
+///   none gone.
+pub const VERSION: u32 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
@@ -49,6 +54,22 @@ pub struct FileCheckpoint {
     pub size: u64,
     /// Modification time in nanoseconds since the epoch.
     pub mtime_ns: i128,
+    /// "plain", or the compression of the file ("gzip", "zstd"): `offset` and `size` are then
+    /// offsets in the decompressed content.
+    #[serde(default = "plain", skip_serializing_if = "is_plain")]
+    pub codec: String,
+    /// Finished and no longer on disk: kept (a bounded number) to recognise its compressed
+    /// copy (logrotate `delaycompress`) as already shipped.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub gone: bool,
+}
+
+fn plain() -> String {
+    "plain".to_string()
+}
+
+fn is_plain(c: &str) -> bool {
+    c == "plain"
 }
 
 impl FileCheckpoint {
@@ -215,6 +236,12 @@ fn parse(bytes: &[u8]) -> Result<SectionCheckpoint, ParseError> {
     let cp: SectionCheckpoint =
         serde_json::from_slice(bytes).map_err(|e| ParseError::Corrupt(e.to_string()))?;
     for f in &cp.files {
+        if crate::agent::codec::Codec::from_name(&f.codec).is_none() {
+            return Err(ParseError::Corrupt(format!(
+                "file {} has an unknown codec \"{}\"",
+                f.path, f.codec
+            )));
+        }
         if f.offset > f.size {
             return Err(ParseError::Corrupt(format!(
                 "file {} has offset {} past its size {}",
@@ -243,6 +270,8 @@ mod tests {
                 offset: 5,
                 size: 10,
                 mtime_ns: 1_700_000_000_000_000_000,
+                codec: "gzip".into(),
+                gone: false,
             }],
         }
     }
@@ -275,6 +304,23 @@ mod tests {
         bad.files[0].offset = 11;
         fs::write(store.path(), serde_json::to_vec(&bad).expect("json")).expect("write");
         assert!(store.load().is_err());
+    }
+
+    #[test]
+    fn version_1_files_read_as_plain_and_not_gone() {
+        let v1 = br#"{"version":1,"section":"s","topic":"t","files":[{"dev":1,"ino":2,"fp_len":3,"fp_crc":4,"path":"/l/a","offset":5,"size":6,"mtime_ns":7}]}"#;
+        let cp = parse_bytes(Path::new("/x"), v1).expect("v1");
+        assert_eq!(cp.files[0].codec, "plain");
+        assert!(!cp.files[0].gone);
+        let text = String::from_utf8(serde_json::to_vec(&cp).expect("json")).expect("utf8");
+        assert!(
+            !text.contains("codec") && !text.contains("gone"),
+            "defaults not written: {text}"
+        );
+        let bad = String::from_utf8(v1.to_vec())
+            .expect("utf8")
+            .replace("\"mtime_ns\":7", "\"mtime_ns\":7,\"codec\":\"rar\"");
+        assert!(parse_bytes(Path::new("/x"), bad.as_bytes()).is_err());
     }
 
     #[test]

@@ -5,13 +5,15 @@
 //! [`super::watcher`] wakes it and periodically, the safety net for lost inotify events and
 //! network file systems.
 
-use crate::agent::identity::{read_prefix, DevIno};
+use crate::agent::codec::{self, Codec};
+use crate::agent::identity::{read_prefix, DevIno, FINGERPRINT_MAX};
 use crate::agent::queue::{FileQueue, ScanEntry};
 use crate::config::SectionConfig;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DiscoveryError {
@@ -38,6 +40,15 @@ pub fn matches(section: &SectionConfig, path_as_written: &Path) -> bool {
     }
 }
 
+/// What a scan found: the section's files, and the descriptors it opened on the way (every
+/// file whose first bytes it read, new files included), which the section keeps for the files
+/// it follows, so a file is held from the moment it is discovered.
+#[derive(Debug, Default)]
+pub struct Scan {
+    pub entries: Vec<ScanEntry>,
+    pub opened: HashMap<DevIno, Arc<File>>,
+}
+
 /// How often a scan is repeated when the directory changed under it.
 const SCAN_ATTEMPTS: usize = 3;
 
@@ -47,18 +58,23 @@ const SCAN_ATTEMPTS: usize = 3;
 /// missing from the scan under both names, and look deleted. So a scan in which a listed file
 /// vanished, or in which a path was replaced between its stat and the read of its first bytes,
 /// is repeated (a few times at most; a directory that never holds still gets the last one).
+///
+/// At most `keep` of the descriptors opened on the way are kept in [`Scan::opened`] (the free
+/// slots under `max_open_files`); the others are closed once their first bytes are read, so a
+/// directory of 10,000 files never has 10,000 open at once.
 pub fn scan(
     section: &SectionConfig,
     queue: &FileQueue,
     faults: &mut Vec<Fault>,
-) -> Result<Vec<ScanEntry>, DiscoveryError> {
+    keep: usize,
+) -> Result<Scan, DiscoveryError> {
     let mut attempt = 1;
     loop {
         let mut attempt_faults = Vec::new();
-        let (entries, raced) = scan_once(section, queue, &mut attempt_faults)?;
+        let (found, raced) = scan_once(section, queue, &mut attempt_faults, keep)?;
         if !raced || attempt >= SCAN_ATTEMPTS {
             faults.append(&mut attempt_faults);
-            return Ok(entries);
+            return Ok(found);
         }
         attempt += 1;
     }
@@ -69,7 +85,8 @@ fn scan_once(
     section: &SectionConfig,
     queue: &FileQueue,
     faults: &mut Vec<Fault>,
-) -> Result<(Vec<ScanEntry>, bool), DiscoveryError> {
+    keep: usize,
+) -> Result<(Scan, bool), DiscoveryError> {
     let dir = &section.log_base_path;
     let rd = match std::fs::read_dir(dir) {
         Ok(rd) => rd,
@@ -102,7 +119,10 @@ fn scan_once(
         }
     }
     let mut raced = false;
-    let mut out = Vec::with_capacity(paths.len());
+    let mut found = Scan {
+        entries: Vec::with_capacity(paths.len()),
+        opened: HashMap::new(),
+    };
     let mut seen = HashSet::new();
     let mut prefix = Vec::new();
     for (i, path) in paths.into_iter().enumerate() {
@@ -127,40 +147,71 @@ fn scan_once(
             continue; // hard link or the base path also matched by the regex
         }
         let mtime = meta.modified().unwrap_or(std::time::UNIX_EPOCH);
-        let size = meta.len();
-        let prefix_bytes = if queue.needs_prefix(id, size, mtime) {
-            let read = File::open(&path).and_then(|f| {
-                // The bytes must come from the inode just stat'ed, not from a file that
-                // took its name since.
-                let same = f.metadata().map(|m| DevIno::of(&m) == id)?;
-                read_prefix(&f, &mut prefix)?;
-                Ok(same)
+        let disk_size = meta.len();
+        if !queue.needs_prefix(id, disk_size, mtime) {
+            let (codec, known) = queue.known(id).unwrap_or((Codec::Plain, 0));
+            found.entries.push(ScanEntry {
+                path,
+                id,
+                size: if codec.is_compressed() {
+                    known
+                } else {
+                    disk_size
+                },
+                disk_size,
+                mtime,
+                prefix: None,
+                codec,
             });
-            match read {
-                Ok(true) => Some(prefix.clone()),
-                Ok(false) => {
-                    raced = true;
-                    continue;
-                }
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    raced = true;
-                    continue;
-                }
-                Err(error) => {
-                    faults.push(Fault { path, error });
-                    continue;
+            continue;
+        }
+        match inspect(&path, id, &mut prefix) {
+            Ok(Some((file, codec))) => {
+                let size = if codec.is_compressed() {
+                    codec::content_len_hint(&file, codec, disk_size).unwrap_or(0)
+                } else {
+                    disk_size
+                };
+                found.entries.push(ScanEntry {
+                    path,
+                    id,
+                    size,
+                    disk_size,
+                    mtime,
+                    prefix: Some(prefix.clone()),
+                    codec,
+                });
+                if found.opened.len() < keep {
+                    found.opened.insert(id, file);
                 }
             }
-        } else {
-            None
-        };
-        out.push(ScanEntry {
-            path,
-            id,
-            size,
-            mtime,
-            prefix: prefix_bytes,
-        });
+            // Another file took the name since the stat: the directory changed under us.
+            Ok(None) => raced = true,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => raced = true,
+            Err(error) => faults.push(Fault { path, error }),
+        }
     }
-    Ok((out, raced))
+    Ok((found, raced))
+}
+
+/// Open `path`, check it is still the inode `id` just stat'ed, and read its format and its
+/// content's first bytes (decompressed for a compressed file) into `prefix`. None if the name
+/// now belongs to another inode.
+fn inspect(
+    path: &Path,
+    id: DevIno,
+    prefix: &mut Vec<u8>,
+) -> io::Result<Option<(Arc<File>, Codec)>> {
+    let file = File::open(path)?;
+    if DevIno::of(&file.metadata()?) != id {
+        return Ok(None);
+    }
+    let codec = codec::sniff_file(&file)?;
+    let file = Arc::new(file);
+    if codec.is_compressed() {
+        codec::content_prefix(&file, codec, FINGERPRINT_MAX as usize, prefix)?;
+    } else {
+        read_prefix(&file, prefix)?;
+    }
+    Ok(Some((file, codec)))
 }

@@ -10,7 +10,9 @@
 
 pub mod alert;
 pub mod checkpoint;
+pub mod codec;
 pub mod discovery;
+pub mod files;
 pub mod framing;
 pub mod identity;
 pub mod inflight;
@@ -102,6 +104,7 @@ impl Agent {
                         timeout: config.agent.alert_command_timeout,
                     }
                 }),
+                max_open_files: config.agent.max_open_files,
             };
         let metrics = Metrics::new();
         let endpoint = match &config.agent.metrics_listen {

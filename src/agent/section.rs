@@ -15,15 +15,17 @@ use crate::agent::checkpoint::{
     self, CheckpointError, CheckpointStore, SectionCheckpoint, VERSION,
 };
 use crate::agent::discovery::{self, DiscoveryError};
+use crate::agent::files::OpenFiles;
 use crate::agent::framing::{Frame, LineFramer};
+use crate::agent::identity::DevIno;
 use crate::agent::inflight::{Flow, InFlight, Outcome, Reported};
-use crate::agent::queue::{FileKey, FileQueue, Finish, Notice};
+use crate::agent::queue::{CompressedPolicy, FileKey, FileQueue, Finish, Notice, Status};
 use crate::agent::reader::{ReadError, Reader};
 use crate::agent::sender::{classify, is_queue_full, FailureKind, Report, Sender, SenderError};
 use crate::agent::watcher::{DirWatcher, Wake};
-use crate::config::{OutputConfig, ProducerType, SectionConfig};
+use crate::config::{CompressedFiles, OutputConfig, ProducerType, SectionConfig};
 use crate::ops::metrics::SectionMetrics;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -61,6 +63,18 @@ pub struct SectionEnv {
     pub shutdown_timeout: Duration,
     pub watcher: Arc<DirWatcher>,
     pub alert_command: Option<AlertCommand>,
+    pub max_open_files: usize,
+}
+
+/// What [`Section::ensure_reader`] found.
+enum Open {
+    /// The reader is on the current file at its read offset.
+    Ready,
+    /// The queue changed (the file was re-classified or failed): ask for the current file
+    /// again.
+    Changed,
+    /// Nothing can be read from it now (empty, or still being compressed): wait for a change.
+    Wait,
 }
 
 /// Why pumping stopped.
@@ -86,6 +100,9 @@ pub struct Section {
     store: CheckpointStore,
     wake: Arc<Wake>,
     window: InFlight,
+    /// Descriptors held on the files the queue follows.
+    files: OpenFiles,
+    over_limit_logged: bool,
     /// The first failed delivery since the last restart was logged.
     failure_logged: bool,
     retry_delay: Duration,
@@ -111,8 +128,7 @@ impl Section {
         metrics: SectionMetrics,
     ) -> Result<Section, SectionError> {
         let store = CheckpointStore::new(&env.state_dir, &cfg.checkpoint_name);
-        let mut queue =
-            FileQueue::new(cfg.start_at, cfg.rotate_wait).with_base(cfg.base_log_fullpath.clone());
+        let mut queue = new_queue(&cfg);
         if let Some(cp) = store.load()? {
             queue.restore(&cp.files);
         }
@@ -124,6 +140,7 @@ impl Section {
             metrics.clone(),
         )?;
         let window = InFlight::new(flow(&cfg), WINDOW_BYTES);
+        let files = OpenFiles::new(env.max_open_files);
         Ok(Section {
             framer: LineFramer::new(cfg.max_line_bytes),
             cfg,
@@ -136,6 +153,8 @@ impl Section {
             store,
             wake: Arc::new(Wake::default()),
             window,
+            files,
+            over_limit_logged: false,
             failure_logged: false,
             retry_delay: RETRY_MIN,
             hold_until: None,
@@ -271,20 +290,43 @@ impl Section {
         }
     }
 
-    pub fn scan_and_reconcile(&mut self) -> Result<(), DiscoveryError> {
+    /// Scan the directory, bring the queue in line, and hold descriptors on what it follows.
+    fn scan_and_reconcile(&mut self) -> Result<(), DiscoveryError> {
         let mut faults = Vec::new();
-        let scan = discovery::scan(&self.cfg, &self.queue, &mut faults)?;
+        let keep = self.env.max_open_files.saturating_sub(self.files.len());
+        let scan = discovery::scan(&self.cfg, &self.queue, &mut faults, keep)?;
         for f in faults {
             if self.faults_logged.insert(f.path.clone()) {
                 self.metrics.file_error(io_reason(&f.error));
                 tracing::error!(section = %self.cfg.name, path = %f.path.display(), "cannot read file: {}; it is skipped until it becomes readable", f.error);
             }
         }
-        for n in self.queue.reconcile(scan) {
+        for n in self.queue.reconcile(scan.entries) {
+            self.on_notice(n);
+        }
+        self.sync_files(scan.opened);
+        // Sizes of the held files that were not listed (moved to an olddir, deleted): a
+        // rotation is when the last lines of the file it rotated away must be known, so that
+        // they ship before the first lines of the new file.
+        for n in self.files.refresh(&mut self.queue) {
             self.on_notice(n);
         }
         self.dirty = true;
         Ok(())
+    }
+
+    /// Hold descriptors on the files the queue follows, release the shipped ones.
+    fn sync_files(&mut self, opened: HashMap<DevIno, Arc<std::fs::File>>) {
+        let current = self.reader.as_ref().map(|r| r.id);
+        self.files
+            .sync(&mut self.queue, opened, current, SystemTime::now());
+        if self.files.over_limit > 0 && !self.over_limit_logged {
+            self.over_limit_logged = true;
+            tracing::warn!(section = %self.cfg.name, max_open_files = self.env.max_open_files, waiting = self.files.over_limit, "max_open_files reached: the oldest files are held open, the others are followed by name until a descriptor frees up (one of them deleted or moved away before then loses its unread lines, counted in logferry_bytes_lost_total)");
+        } else if self.files.over_limit == 0 {
+            self.over_limit_logged = false;
+        }
+        self.metrics.open_files.set(self.files.len() as i64);
     }
 
     fn rescan(&mut self) {
@@ -318,23 +360,40 @@ impl Section {
                 tracing::error!(section = %s, path = %path.display(), bytes, reason, "bytes could not be shipped: the file was removed or truncated before they were read");
             }
             Notice::Adopted { from, to, offset } => {
-                tracing::info!(section = %s, from = %from.display(), to = %to.display(), offset, "file was truncated; continuing in its copy (copytruncate)");
+                tracing::info!(section = %s, from = %from.display(), to = %to.display(), offset, "file continues in its copy (copytruncate or compressed rotation)");
             }
             Notice::Truncated { path } => {
                 tracing::info!(section = %s, path = %path.display(), "file truncated or replaced; reading it from the start");
             }
             Notice::GrewAfterFinish { path } => {
-                tracing::warn!(section = %s, path = %path.display(), "finished file grew again; shipping the new bytes");
+                tracing::info!(section = %s, path = %path.display(), "finished file grew again; shipping the new bytes");
             }
             Notice::Shadowed { path, of } => {
-                tracing::info!(section = %s, path = %path.display(), of = %of.display(), "file is a copy of a file being shipped; held back while the original exists");
+                tracing::debug!(section = %s, path = %path.display(), of = %of.display(), "file is a copy of a file being shipped; held back while the original is read");
+            }
+            Notice::AlreadyShipped { path, of } => {
+                tracing::debug!(section = %s, path = %path.display(), of = %of.display(), "compressed file holds content already shipped from its original");
+            }
+            Notice::Compressed {
+                path,
+                codec,
+                shipped: true,
+            } => {
+                tracing::info!(section = %s, path = %path.display(), codec = codec.name(), "compressed file continues no known file: shipping its decompressed content (compressed_files = \"decompress\")");
+            }
+            Notice::Compressed {
+                path,
+                codec,
+                shipped: false,
+            } => {
+                tracing::warn!(section = %s, path = %path.display(), codec = codec.name(), "compressed file not shipped (compressed_files = \"skip\", start_at = \"end\", or a format this build cannot read)");
             }
         }
-        if self
-            .reader
-            .as_ref()
-            .is_some_and(|r| self.queue.get(r.key).is_none_or(|f| f.id != r.id))
-        {
+        if self.reader.as_ref().is_some_and(|r| {
+            self.queue
+                .get(r.key)
+                .is_none_or(|f| f.id != r.id || f.status != Status::Active)
+        }) {
             self.reader = None;
         }
     }
@@ -359,8 +418,10 @@ impl Section {
             let Some(key) = self.queue.current() else {
                 return Stall::Idle;
             };
-            if !self.ensure_reader(key) {
-                continue;
+            match self.ensure_reader(key) {
+                Open::Ready => {}
+                Open::Changed => continue,
+                Open::Wait => return Stall::Idle,
             }
             let Some(reader) = self.reader.as_ref() else {
                 return Stall::Idle;
@@ -377,6 +438,12 @@ impl Section {
                         None => continue,
                     },
                     Ok(_) => continue,
+                    // A compressed file still being written: read it once it changes again.
+                    Err(ReadError::Incomplete { .. }) => {
+                        self.reader = None;
+                        self.queue.block(key);
+                        return Stall::Idle;
+                    }
                     Err(e) => {
                         self.file_failed(key, e);
                         continue;
@@ -398,40 +465,73 @@ impl Section {
         Ok(n)
     }
 
-    /// Open the current file at its read offset if the reader isn't already there.
-    /// Returns false if the queue changed (call `current` again).
-    fn ensure_reader(&mut self, key: FileKey) -> bool {
+    /// Open the current file at its read offset (through the descriptor held on it) if the
+    /// reader isn't already there.
+    fn ensure_reader(&mut self, key: FileKey) -> Open {
         let Some(f) = self.queue.get(key) else {
-            return false;
+            return Open::Changed;
         };
         if let Some(r) = &self.reader {
             if r.key == key && r.id == f.id && r.offset() == f.read {
-                return true;
+                return Open::Ready;
             }
         }
         self.reader = None;
-        match Reader::open(f, self.buffer_cap()) {
+        let path = f.path.clone();
+        let fd = match self.files.for_reading(&mut self.queue, key) {
+            Ok(fd) => fd,
+            Err(source) => {
+                self.file_failed(key, ReadError::Open { path, source });
+                return Open::Changed;
+            }
+        };
+        let Some(f) = self.queue.get(key) else {
+            return Open::Changed;
+        };
+        let opened = Reader::open(f, fd, self.buffer_cap());
+        match opened {
+            // Never read from a file nothing was read from while it may be a copy being
+            // written (`cp` of copytruncate, first seen empty): its first bytes, as the reader
+            // saw them, must not be those of a live file; an empty one is not read yet.
+            Ok(r) if self.queue.is_young(key, u64::MAX) => {
+                if r.head().is_empty() {
+                    // Nothing in it yet; it is looked at again when it changes.
+                    self.queue.block(key);
+                    return Open::Wait;
+                }
+                if let Some(n) = self.queue.observe_young(key, r.head()) {
+                    self.on_notice(n);
+                    return Open::Changed;
+                }
+                self.queue.set_held(key, true);
+                self.reader = Some(r);
+                Open::Ready
+            }
             Ok(r) => {
                 self.queue.observe_head(key, r.head());
+                self.queue.set_held(key, true);
                 self.reader = Some(r);
-                if let Some(f) = self.queue.get_mut(key) {
-                    f.open = true;
-                }
-                true
+                Open::Ready
+            }
+            // Not fully compressed yet: wait for it to change.
+            Err(ReadError::Incomplete { .. }) => {
+                self.queue.block(key);
+                Open::Wait
             }
             Err(e) => {
                 self.file_failed(key, e);
-                false
+                Open::Changed
             }
         }
     }
 
-    /// The current file can't be read. If it moved, a rescan finds it; if it can't be read
-    /// at all, its remaining bytes are counted lost and the queue moves on.
+    /// The current file can't be read. If it moved or was rewritten, a rescan sorts it out;
+    /// if it can't be read at all, its remaining bytes are counted lost and the queue moves on.
     fn file_failed(&mut self, key: FileKey, e: ReadError) {
         self.reader = None;
         let (moved, unreadable) = match &e {
             ReadError::Replaced { .. } => (true, false),
+            ReadError::Incomplete { .. } => (false, false),
             ReadError::Open { source, .. } | ReadError::Read { source, .. } => (
                 source.kind() == std::io::ErrorKind::NotFound,
                 source.kind() != std::io::ErrorKind::NotFound,
@@ -441,13 +541,13 @@ impl Section {
             if matches!(e, ReadError::Replaced { .. }) {
                 self.queue.unverify(key);
             }
-            if let Some(f) = self.queue.get_mut(key) {
-                f.open = false;
-            }
             self.rescan();
-            // Still current and still not openable after the rescan: it is gone.
-            if self.queue.get(key).is_some_and(|f| !f.present) {
-                self.queue.finish(key);
+            // Still current, not held, and still not openable after the rescan: it left the
+            // directory; it stops blocking the queue and counts as gone after a few scans.
+            if let Some(f) = self.queue.get_mut(key) {
+                if !f.held && matches!(e, ReadError::Open { .. }) {
+                    f.present = false;
+                }
             }
             return;
         }
@@ -461,7 +561,7 @@ impl Section {
                 ReadError::Open { source, .. } | ReadError::Read { source, .. } => {
                     io_reason(source)
                 }
-                ReadError::Replaced { .. } => "replaced",
+                ReadError::Replaced { .. } | ReadError::Incomplete { .. } => "replaced",
             });
             self.metrics.bytes_lost("unreadable", bytes);
             tracing::error!(section = %self.cfg.name, path = %path.display(), bytes, "{e}; skipping the file");
@@ -471,14 +571,29 @@ impl Section {
                     f.acked = f.read;
                 }
             }
-            self.queue.finish(key);
+            self.finish(key);
         }
     }
 
-    /// The reader reached EOF of the current file. Returns a stall to wait on, or None to
+    fn finish(&mut self, key: FileKey) {
+        for n in self.queue.finish(key, SystemTime::now()) {
+            self.on_notice(n);
+        }
+        if let Some(id) = self.queue.get(key).map(|f| f.id) {
+            self.files.finished(&mut self.queue, key, id);
+        }
+        self.reader = None;
+        self.dirty = true;
+    }
+
+    /// The reader reached the end of the current file. Returns a stall to wait on, or None to
     /// continue with the next file.
     fn at_eof(&mut self, key: FileKey) -> Option<Stall> {
-        let (size, mtime) = match self.reader.as_ref().map(Reader::stat) {
+        let compressed = self
+            .reader
+            .as_ref()
+            .is_some_and(|r| r.codec.is_compressed());
+        let st = match self.reader.as_ref().map(Reader::stat) {
             Some(Ok(s)) => s,
             Some(Err(e)) => {
                 self.file_failed(key, e);
@@ -486,21 +601,44 @@ impl Section {
             }
             None => return Some(Stall::Idle),
         };
-        let offset = self.reader.as_ref().map_or(0, |r| r.offset());
-        if size < offset {
-            // Truncated under us: the rescan decides between copytruncate and a plain truncate.
-            self.rescan();
-            return if self.queue.current() == Some(key) && self.reader.is_some() {
-                Some(Stall::Idle)
-            } else {
-                None
-            };
+        let end = self.reader.as_ref().map_or(0, |r| r.read_end());
+        if compressed {
+            // The end of a complete compressed stream: its content length is known, and a
+            // compressed file is never appended to.
+            self.queue.observe_content_end(key, end);
+        } else {
+            if st.size < end {
+                // Truncated under us: the rescan decides between copytruncate and a plain
+                // truncate.
+                self.rescan();
+                return if self.queue.current() == Some(key) && self.reader.is_some() {
+                    Some(Stall::Idle)
+                } else {
+                    None
+                };
+            }
+            if let Some(n) = self.queue.observe_stat(key, st.size, st.mtime, st.linked) {
+                self.on_notice(n);
+            }
         }
-        if let Some(f) = self.queue.get_mut(key) {
-            f.size = size;
-            f.mtime = mtime;
+        let mut decision = if compressed {
+            Finish::Now
+        } else {
+            self.queue.can_finish(key, SystemTime::now())
+        };
+        if let Finish::At(_) = decision {
+            // Waiting for this file to be idle: other files may have grown since their last
+            // stat (a wake-up does not say which file changed). Ship their lines now rather
+            // than after rotate_wait, and see whether the writer has moved on meanwhile.
+            for n in self.files.refresh(&mut self.queue) {
+                self.on_notice(n);
+            }
+            if self.queue.current() != Some(key) {
+                return None;
+            }
+            decision = self.queue.can_finish(key, SystemTime::now());
         }
-        match self.queue.can_finish(key, SystemTime::now()) {
+        match decision {
             Finish::No => Some(Stall::Idle),
             Finish::At(t) => {
                 self.finish_at = Some(t);
@@ -522,9 +660,7 @@ impl Section {
                         return Some(stall);
                     }
                 }
-                self.queue.finish(key);
-                self.reader = None;
-                self.dirty = true;
+                self.finish(key);
                 None
             }
         }
@@ -629,11 +765,7 @@ impl Section {
         let latency = &self.metrics.delivery_latency;
         let a = self.window.advance(
             now,
-            |key, end| {
-                if let Some(f) = queue.get_mut(key) {
-                    f.acked = f.acked.max(end);
-                }
-            },
+            |key, end| queue.set_acked(key, end),
             |d| latency.observe(d.as_secs_f64()),
         );
         if a.moved {
@@ -654,7 +786,9 @@ impl Section {
     fn restart_after_failure(&mut self) {
         self.window.restart();
         self.failure_logged = false;
-        self.queue.rewind();
+        for n in self.queue.rewind() {
+            self.on_notice(n);
+        }
         self.reader = None;
         if let Some(why) = self.sender.fatal() {
             tracing::warn!(section = %self.cfg.name, "producer unusable ({why}); creating a new one");
@@ -678,24 +812,15 @@ impl Section {
 
     /// Once a second: backlog gauges, checkpoint age, alert transitions and health.
     fn observe(&mut self) {
-        // Refresh sizes of the files still being written: the current one and the base file.
-        if let Some(r) = &self.reader {
-            if let Ok((size, mtime)) = r.stat() {
-                if let Some(f) = self.queue.get_mut(r.key) {
-                    f.size = size.max(f.size);
-                    f.mtime = mtime;
-                }
-            }
+        // Sizes of the held files (those that left the directory included), late writes to
+        // finished files, and descriptors of shipped files released.
+        for n in self.files.refresh(&mut self.queue) {
+            self.on_notice(n);
         }
-        if let Some(base) = self.cfg.base_log_fullpath.clone() {
-            if let Ok(m) = std::fs::metadata(&base) {
-                let id = crate::agent::identity::DevIno::of(&m);
-                if let Some(f) = self.queue.files_mut().find(|f| f.id == id) {
-                    f.size = m.len().max(f.size);
-                    f.mtime = m.modified().unwrap_or(f.mtime);
-                }
-            }
-        }
+        self.sync_files(HashMap::new());
+        self.metrics
+            .deleted_open_bytes
+            .set(self.queue.deleted_held_bytes() as i64);
         let now = SystemTime::now();
         let b = self.queue.backlog(now);
         self.metrics.backlog_bytes.set(b.bytes as i64);
@@ -751,6 +876,16 @@ async fn sleep_until_opt(t: Option<Instant>) {
         Some(t) => tokio::time::sleep_until(t).await,
         None => std::future::pending().await,
     }
+}
+
+/// The empty queue of a section, as configured.
+pub fn new_queue(cfg: &SectionConfig) -> FileQueue {
+    FileQueue::new(cfg.start_at, cfg.rotate_wait)
+        .with_base(cfg.base_log_fullpath.clone())
+        .with_compressed(match cfg.compressed_files {
+            CompressedFiles::Decompress => CompressedPolicy::Decompress,
+            CompressedFiles::Skip => CompressedPolicy::Skip,
+        })
 }
 
 /// The in-flight window of a section's `producer_type`.

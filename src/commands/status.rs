@@ -22,15 +22,14 @@ pub struct Offline {
 /// unlistable directory.
 pub fn offline_queue(s: &SectionConfig, config: &Config) -> Result<Offline, String> {
     let store = CheckpointStore::new(&config.agent.state_dir, &s.checkpoint_name);
-    let mut queue =
-        FileQueue::new(s.start_at, s.rotate_wait).with_base(s.base_log_fullpath.clone());
+    let mut queue = crate::agent::section::new_queue(s);
     if let Some(cp) = store.load().map_err(|e| e.to_string())? {
         queue.restore(&cp.files);
     }
     let mut faults = Vec::new();
-    let missing_dir = match discovery::scan(s, &queue, &mut faults) {
+    let missing_dir = match discovery::scan(s, &queue, &mut faults, 0) {
         Ok(scan) => {
-            queue.reconcile(scan);
+            queue.reconcile(scan.entries);
             None
         }
         Err(e @ discovery::DiscoveryError::Missing { .. }) => Some(e.to_string()),

@@ -16,6 +16,9 @@ pub struct AgentConfig {
     /// Run on each backlog alert transition (via `sh -c`), with LOGFERRY_* variables.
     pub alert_command: Option<String>,
     pub alert_command_timeout: Duration,
+    /// Descriptors each section may hold on the files it follows (see README "How files are
+    /// followed").
+    pub max_open_files: usize,
 }
 
 #[derive(Debug, Deserialize)]
@@ -33,10 +36,15 @@ pub(super) struct RawAgent {
     alert_command: Option<String>,
     #[serde(default = "default_alert_command_timeout_ms")]
     alert_command_timeout_ms: u64,
+    #[serde(default = "default_max_open_files")]
+    max_open_files: usize,
 }
 
 fn default_metrics_listen() -> String {
     "127.0.0.1:9464".to_string()
+}
+fn default_max_open_files() -> usize {
+    1024
 }
 fn default_alert_command_timeout_ms() -> u64 {
     10_000
@@ -69,6 +77,15 @@ pub(super) fn validate_agent(raw: RawAgent, base: &Path) -> Result<AgentConfig, 
             .and_then(|h| h.into_string().ok())
             .unwrap_or_else(|| "localhost".to_string()),
     };
+    if !(1..=1_000_000).contains(&raw.max_open_files) {
+        return Err(section_err(
+            "agent",
+            format!(
+                "max_open_files = {} must be between 1 and 1000000 (descriptors per section; the unit's LimitNOFILE must allow them)",
+                raw.max_open_files
+            ),
+        ));
+    }
     if raw.rescan_interval_ms == 0 {
         return Err(section_err(
             "agent",
@@ -95,5 +112,6 @@ pub(super) fn validate_agent(raw: RawAgent, base: &Path) -> Result<AgentConfig, 
         metrics_listen,
         alert_command: raw.alert_command.filter(|c| !c.trim().is_empty()),
         alert_command_timeout: Duration::from_millis(raw.alert_command_timeout_ms),
+        max_open_files: raw.max_open_files,
     })
 }

@@ -12,7 +12,7 @@ mod topic;
 pub use agent::AgentConfig;
 pub use logferry_broker::{BrokerConfig, Flush};
 pub use output::{Brokers, OutputConfig};
-pub use topic::{ProducerType, SectionConfig, StartAt};
+pub use topic::{CompressedFiles, ProducerType, SectionConfig, StartAt};
 
 use agent::{validate_agent, RawAgent};
 use output::{validate_output, RawOutput};

@@ -12,6 +12,14 @@ pub enum ProducerType {
     Async,
 }
 
+/// `compressed_files`: what to do with a compressed file that continues no known file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CompressedFiles {
+    Decompress,
+    Skip,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StartAt {
@@ -41,6 +49,9 @@ pub struct SectionConfig {
     pub start_at: StartAt,
     pub max_line_bytes: usize,
     pub rotate_wait: Duration,
+    /// A compressed file (gzip, zstd) that continues no file the section knows: ship its
+    /// decompressed content, or skip it with a warning.
+    pub compressed_files: CompressedFiles,
     /// Kafka message key; the same for every line so the stream stays in one partition.
     pub message_key: Vec<u8>,
     /// Add `host`, `path` and `offset` headers to each message.
@@ -82,6 +93,8 @@ pub(super) struct RawTopic {
     max_line_bytes: usize,
     #[serde(default = "default_rotate_wait_ms")]
     rotate_wait_ms: u64,
+    #[serde(default = "default_compressed_files")]
+    compressed_files: CompressedFiles,
     message_key: Option<String>,
     #[serde(default)]
     headers: bool,
@@ -108,6 +121,9 @@ fn default_start_at() -> StartAt {
 /// overhead, so a maximal line is never rejected by a stock broker.
 fn default_max_line_bytes() -> usize {
     1_000_000
+}
+fn default_compressed_files() -> CompressedFiles {
+    CompressedFiles::Decompress
 }
 fn default_rotate_wait_ms() -> u64 {
     5_000
@@ -214,6 +230,7 @@ pub(super) fn validate_topic(
         start_at: raw.start_at,
         max_line_bytes: raw.max_line_bytes,
         rotate_wait: Duration::from_millis(raw.rotate_wait_ms),
+        compressed_files: raw.compressed_files,
         message_key,
         headers: raw.headers,
         backlog_alert_bytes: raw.backlog_alert_bytes,

@@ -31,6 +31,8 @@ pub struct Metrics {
     pub backlog_oldest_seconds: Family<Labels, Gauge>,
     pub backlog_alert: Family<Labels, Gauge>,
     pub checkpoint_age_seconds: Family<Labels, Gauge>,
+    pub open_files: Family<Labels, Gauge>,
+    pub deleted_open_bytes: Family<Labels, Gauge>,
     pub delivery_latency: Family<Labels, Histogram, fn() -> Histogram>,
     /// Per section: health and the handles the STATUS summary reads.
     sections: Mutex<BTreeMap<String, SectionEntry>>,
@@ -74,6 +76,8 @@ impl Default for Metrics {
             backlog_files: Family::default(),
             backlog_oldest_seconds: Family::default(),
             backlog_alert: Family::default(),
+            open_files: Family::default(),
+            deleted_open_bytes: Family::default(),
             checkpoint_age_seconds: Family::default(),
             delivery_latency: Family::new_with_constructor(latency_histogram),
             sections: Mutex::default(),
@@ -138,6 +142,16 @@ impl Metrics {
             self.backlog_oldest_seconds.clone(),
         );
         reg.register(
+            "logferry_open_files",
+            "Descriptors the section holds on the files it follows (deleted ones included)",
+            self.open_files.clone(),
+        );
+        reg.register(
+            "logferry_deleted_open_bytes",
+            "Bytes of deleted files the section still holds open to ship them (disk space it pins)",
+            self.deleted_open_bytes.clone(),
+        );
+        reg.register(
             "logferry_backlog_alert",
             "1 while a backlog threshold is exceeded",
             self.backlog_alert.clone(),
@@ -185,6 +199,8 @@ impl Metrics {
             backlog_files: self.backlog_files.get_or_create(&l).clone(),
             backlog_oldest_seconds: self.backlog_oldest_seconds.get_or_create(&l).clone(),
             backlog_alert: self.backlog_alert.get_or_create(&l).clone(),
+            open_files: self.open_files.get_or_create(&l).clone(),
+            deleted_open_bytes: self.deleted_open_bytes.get_or_create(&l).clone(),
             checkpoint_age_seconds: self.checkpoint_age_seconds.get_or_create(&l).clone(),
             delivery_latency: self.delivery_latency.get_or_create(&l).clone(),
             checkpoint_written_ms: Arc::new(AtomicU64::new(0)),
@@ -271,6 +287,8 @@ pub struct SectionMetrics {
     pub backlog_oldest_seconds: Gauge,
     pub backlog_alert: Gauge,
     pub checkpoint_age_seconds: Gauge,
+    pub open_files: Gauge,
+    pub deleted_open_bytes: Gauge,
     pub delivery_latency: Histogram,
     /// Unix time in ms of the last successful checkpoint write (0: none yet).
     pub checkpoint_written_ms: Arc<AtomicU64>,

@@ -78,7 +78,7 @@ async fn bundled_broker_data_survives_agent_restart_and_resumes_at_checkpoint() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn headers_carry_host_path_offset_and_gone_files_are_pruned_from_the_checkpoint() {
+async fn headers_carry_host_path_offset_and_gone_files_leave_the_files_to_ship() {
     use rdkafka::consumer::{BaseConsumer, Consumer};
     use rdkafka::message::Headers;
     use rdkafka::Message;
@@ -151,11 +151,17 @@ async fn headers_carry_host_path_offset_and_gone_files_are_pruned_from_the_check
     })
     .await;
     std::fs::remove_file(&rotated).expect("rm");
-    wait_for("rotated file pruned", T, || {
-        let cp = checkpoint_offsets(&d.state, "topic_access");
-        !cp.is_empty() && cp.iter().all(|(p, _)| *p != r)
+    // Gone from disk and shipped: it stays only as a "gone" record (to recognise a
+    // compressed copy of it as already shipped), never as a file to ship.
+    wait_for("rotated file recorded as gone", T, || {
+        checkpoint_files(&d.state, "topic_access")
+            .iter()
+            .any(|f| f.path == r && f.gone && f.offset == 13)
     })
     .await;
+    assert!(checkpoint_offsets(&d.state, "topic_access")
+        .iter()
+        .all(|(p, _)| *p != r));
     drop(c);
     agent.stop().await;
 }

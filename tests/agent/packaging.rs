@@ -85,7 +85,8 @@ fn units_carry_the_service_contract() {
     for directive in [
         "Type=notify",
         "WatchdogSec=",
-        "ExecReload=/bin/kill -HUP $MAINPID",
+        // The shell's kill builtin: /bin/kill (procps) is not on a minimal system.
+        "ExecReload=/bin/sh -c 'kill -HUP \"$1\"' logferry-reload $MAINPID",
         "Restart=on-failure",
         "User=logferry",
         "Group=logferry",

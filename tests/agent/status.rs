@@ -44,6 +44,8 @@ fn write_file(p: &Path, body: &[u8], age: u64) -> FileCheckpoint {
         offset: 0,
         size: m.len(),
         mtime_ns: (now_secs() - age) as i128 * 1_000_000_000,
+        codec: "plain".into(),
+        gone: false,
     }
 }
 

@@ -204,7 +204,14 @@ def main():
         why.append("reordered")
     if garbage:
         why.append("garbage")
-    if metric_bytes != truth_bytes:
+    if a.archive:
+        # copytruncate: lines written in logrotate's copy->truncate window that the agent
+        # never saw (it read the live file up to some point, logrotate destroyed the rest)
+        # cannot be counted by anyone but logrotate. The agent counts what it saw go: the
+        # metric is at most the truth, never more, and only as "truncated".
+        if metric_bytes > truth_bytes or set(lost_by_reason) - {"truncated"}:
+            why.append("metric")
+    elif metric_bytes != truth_bytes:
         why.append("metric")
     if a.drained != "yes":
         why.append("not-drained")

@@ -230,18 +230,26 @@ pub fn terminate(child: &mut std::process::Child) -> std::process::ExitStatus {
 }
 
 /// Full checkpoint entries: (ino, path, offset).
+/// (inode, path, offset) of the files a checkpoint still ships from (gone records excluded).
 pub fn checkpoint_entries(state: &Path, name: &str) -> Vec<(u64, String, u64)> {
+    checkpoint_files(state, name)
+        .into_iter()
+        .filter(|f| !f.gone)
+        .map(|f| (f.id.ino, f.path, f.offset))
+        .collect()
+}
+
+/// Every entry of a section's checkpoint, as written.
+pub fn checkpoint_files(
+    state: &Path,
+    name: &str,
+) -> Vec<logferry::agent::checkpoint::FileCheckpoint> {
     let Ok(bytes) = std::fs::read(state.join(name)) else {
         return Vec::new();
     };
-    let Ok(cp) = serde_json::from_slice::<logferry::agent::checkpoint::SectionCheckpoint>(&bytes)
-    else {
-        return Vec::new();
-    };
-    cp.files
-        .into_iter()
-        .map(|f| (f.id.ino, f.path, f.offset))
-        .collect()
+    serde_json::from_slice::<logferry::agent::checkpoint::SectionCheckpoint>(&bytes)
+        .map(|cp| cp.files)
+        .unwrap_or_default()
 }
 
 /// A plain HTTP/1.0 GET (for /metrics and /healthz); returns (status, body).
