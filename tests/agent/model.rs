@@ -1,5 +1,7 @@
 //! Model-based torture test: random sequences of file operations (append, partial line,
-//! rotate by rename, rotate by copytruncate, new file, delete a shipped file) and agent/broker
+//! rotate by rename, rotate by copytruncate, a rename chain as RotatingFileHandler does, new
+//! file, delete a shipped file, gzip a rotated file and delete it (logrotate `compress`),
+//! move a queued file out of the directory (`olddir`), delete a queued file) and agent/broker
 //! faults (graceful restart, kill -9, all brokers down, brokers up) run against a child
 //! `logferry` and the bundled broker run as `logferry broker` (flush = "ack"; "down" is a
 //! kill -9, "up" a restart on the same port), with an oracle of what each file holds. After the
@@ -39,6 +41,18 @@ enum Op {
     NewFile(u8),
     /// Delete the oldest rotated file once all its lines are in the topic.
     DeleteShipped,
+    /// Rotate as Python's RotatingFileHandler: access.log.cN → access.log.c(N+1), newest
+    /// first, then the base → access.log.c1.
+    RotateChain,
+    /// gzip the oldest rotated plain file to NAME.gz and delete it (logrotate `compress`),
+    /// whether or not the agent runs or has shipped it.
+    Compress,
+    /// Move the oldest unshipped rotated file out of the directory (logrotate `olddir`) while
+    /// the agent holds it; its lines must still ship.
+    MoveOut,
+    /// Delete the oldest unshipped rotated file while the agent holds it; its lines must
+    /// still ship.
+    DeleteQueued,
     Restart,
     Kill9,
     BrokerDown,
@@ -55,6 +69,10 @@ fn op() -> impl Strategy<Value = Op> {
         2 => Just(Op::RotateCopyTruncate),
         1 => (1u8..20).prop_map(Op::NewFile),
         1 => Just(Op::DeleteShipped),
+        1 => Just(Op::RotateChain),
+        1 => Just(Op::Compress),
+        1 => Just(Op::MoveOut),
+        1 => Just(Op::DeleteQueued),
         1 => Just(Op::Restart),
         2 => Just(Op::Kill9),
         1 => Just(Op::BrokerDown),
@@ -71,6 +89,8 @@ struct FileModel {
     /// Bytes written after the last newline (base file only).
     partial: Option<String>,
     deleted: bool,
+    /// gzip-compressed (its path ends in .gz): never written again.
+    compressed: bool,
 }
 
 impl FileModel {
@@ -374,6 +394,92 @@ impl World {
                 std::fs::remove_file(&self.files[i].path).expect("delete shipped file");
                 self.files[i].deleted = true;
             }
+            Op::RotateChain => {
+                let Some(i) = self.base.take() else {
+                    return Ok(());
+                };
+                self.rotations += 1;
+                let chain = |n: usize| self.d.logs.join(format!("access.log.c{n:02}"));
+                let mut members: Vec<(usize, usize)> = self
+                    .files
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, f)| !f.deleted)
+                    .filter_map(|(k, f)| {
+                        let name = f.path.file_name()?.to_str()?;
+                        let n = name.strip_prefix("access.log.c")?.parse().ok()?;
+                        Some((n, k))
+                    })
+                    .collect();
+                members.sort();
+                for &(n, k) in members.iter().rev() {
+                    std::fs::rename(chain(n), chain(n + 1)).expect("chain rename");
+                    self.files[k].path = chain(n + 1);
+                }
+                std::fs::rename(self.base_path(), chain(1)).expect("rename base");
+                self.files[i].path = chain(1);
+            }
+            Op::Compress => {
+                let base = self.base;
+                let Some(i) = (0..self.files.len()).find(|&k| {
+                    Some(k) != base && !self.files[k].deleted && !self.files[k].compressed
+                }) else {
+                    return Ok(());
+                };
+                let from = self.files[i].path.clone();
+                let bytes = std::fs::read(&from).expect("read rotated file");
+                let mut to = from.clone().into_os_string();
+                to.push(".gz");
+                let to = PathBuf::from(to);
+                let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                gz.write_all(&bytes).expect("gzip");
+                std::fs::write(&to, gz.finish().expect("gzip")).expect("write .gz");
+                std::fs::remove_file(&from).expect("remove original");
+                self.files[i].path = to;
+                self.files[i].compressed = true;
+            }
+            Op::MoveOut | Op::DeleteQueued => {
+                // Only while the agent holds the file and can ship it: with the agent down or
+                // the brokers down, a kill -9 before it ships would lose it (counted, but not
+                // what this operation checks).
+                let Some(pid) = self.agent.as_ref().map(Child::id) else {
+                    return Ok(());
+                };
+                if self.brokers_down {
+                    return Ok(());
+                }
+                let base = self.base;
+                let Some(i) = (0..self.files.len()).find(|&k| {
+                    Some(k) != base && !self.files[k].deleted && !self.files[k].compressed
+                }) else {
+                    return Ok(());
+                };
+                let path = self.files[i].path.clone();
+                if !holds(pid, &path) {
+                    return Ok(());
+                }
+                if op == Op::MoveOut {
+                    let old = self.d.tmp.path().join("old");
+                    std::fs::create_dir_all(&old).expect("olddir");
+                    let to = old.join(path.file_name().expect("name"));
+                    std::fs::rename(&path, &to).expect("move out");
+                    self.files[i].path = to;
+                } else {
+                    std::fs::remove_file(&path).expect("delete queued file");
+                }
+                // Out of the section's directory: it ships through the held descriptor, or
+                // never. It ends with a complete line or is no longer the base, so all of it.
+                let want = self.files[i].expected(true);
+                self.files[i].deleted = true;
+                if !self.reader.wait_contains(&want, SHIPPED_WAIT) {
+                    return Err(format!(
+                        "{} ({} lines) never fully shipped after it left the directory{}",
+                        path.display(),
+                        want.len(),
+                        self.agent_log_tail()
+                    ));
+                }
+            }
             Op::Restart => {
                 if let Some(mut c) = self.agent.take() {
                     // With the brokers down the shutdown waits out shutdown_timeout_ms (5 s)
@@ -529,6 +635,17 @@ impl World {
             self.agent_log_tail()
         ))
     }
+}
+
+/// Whether process `pid` has `path` open (a descriptor pointing at it in /proc/PID/fd).
+fn holds(pid: u32, path: &std::path::Path) -> bool {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .filter_map(|e| std::fs::read_link(e.path()).ok())
+                .any(|target| target == path)
+        })
+        .unwrap_or(false)
 }
 
 impl Drop for World {

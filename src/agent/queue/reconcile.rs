@@ -499,8 +499,7 @@ impl FileQueue {
             .filter(|o| {
                 o.codec == Codec::Plain
                     && matches!(o.status, Status::Active | Status::Finished | Status::Gone)
-                    && o.fp.len > 0
-                    && o.fp.matches(prefix)
+                    && starts_alike(o, prefix)
             })
             .collect();
         // Files alike in their first bytes (a long common header): the length, when the
@@ -683,4 +682,16 @@ impl Fingerprint {
 /// that vanished is continued only by a file holding at least what was acknowledged.
 fn may_continue(o: &TrackedFile, why: &str, size: u64, compressed: bool) -> bool {
     compressed || why == "truncated" || o.acked <= size
+}
+
+/// Whether `prefix`, the first bytes of a file's content (perhaps only the part a
+/// compressor has written so far), agrees with what is known of `o`'s first bytes: its
+/// in-memory head where known, else its fingerprint (which needs the whole prefix).
+fn starts_alike(o: &TrackedFile, prefix: &[u8]) -> bool {
+    if o.head.is_empty() {
+        o.fp.len > 0 && o.fp.matches(prefix)
+    } else {
+        let n = o.head.len().min(prefix.len());
+        n > 0 && o.head[..n] == prefix[..n]
+    }
 }

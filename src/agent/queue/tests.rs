@@ -611,3 +611,279 @@ fn a_held_file_that_left_is_read_on_and_an_unheld_one_is_lost_only_after_several
         }]
     );
 }
+
+/// A compressed scan entry: `content` is what the file decompresses to (its first bytes are
+/// the prefix a scan reads); `trailer` the length its trailer tells, if any.
+fn gz_entry(path: &str, ino: u64, content: &[u8], trailer: Option<u64>, mtime: u64) -> ScanEntry {
+    ScanEntry {
+        path: PathBuf::from(path),
+        id: DevIno { dev: 1, ino },
+        size: trailer.unwrap_or(0),
+        disk_size: 1 + content.len() as u64 / 3,
+        mtime: t(mtime),
+        prefix: Some(content[..content.len().min(256)].to_vec()),
+        codec: Codec::Gzip,
+    }
+}
+
+#[test]
+fn a_rename_hidden_from_scans_keeps_the_file_and_its_offsets() {
+    // RotatingFileHandler renames a.log → a.log.1 while a scan lists the directory: the file
+    // is under neither name in that scan (and the next). Not held (past max_open_files), it
+    // must not count as gone, nor come back as a new file read from 0 (duplicates).
+    let body = b"line one\nline two\n";
+    let mut q = q();
+    q.reconcile(vec![entry("/l/a.log", 1, body, 10)]);
+    let k = q.current().expect("current");
+    (
+        q.get_mut(k).expect("f").read,
+        q.get_mut(k).expect("f").acked,
+    ) = (9, 9);
+    for _ in 1..VANISH_SCANS {
+        let n = q.reconcile(vec![entry("/l/a.log", 2, b"", 11)]);
+        assert!(n.is_empty(), "{n:?}");
+    }
+    let n = q.reconcile(vec![
+        entry("/l/a.log.1", 1, body, 10),
+        entry("/l/a.log", 2, b"", 11),
+    ]);
+    assert!(n.is_empty(), "{n:?}");
+    let f = q.get(k).expect("same file, same key");
+    assert_eq!(
+        (path_of(&q, k), f.read, f.acked),
+        ("/l/a.log.1".into(), 9, 9)
+    );
+    assert_eq!(q.ordered().len(), 2);
+}
+
+#[test]
+fn copytruncate_window_read_past_the_copy_is_shipped_once_and_lost_only_if_resent() {
+    // logrotate copies a.log (C = 20 bytes) to a.log.1, the application writes one more
+    // line, we read it from a.log (R = 30) and it is acknowledged; then logrotate truncates.
+    // The copy continues a.log: nothing of it is read again, the acknowledged offset stops at
+    // its end, and nothing is lost.
+    let copy = b"line 0001\nline 0002\n";
+    let orig = b"line 0001\nline 0002\nline 0003\n";
+    let mut q = q().with_base(Some(PathBuf::from("/l/a.log")));
+    q.reconcile(vec![entry("/l/a.log", 1, copy, 10)]);
+    let k = q.current().expect("current");
+    q.set_held(k, true);
+    q.observe_stat(k, 30, t(11), true);
+    q.get_mut(k).expect("f").read = 30;
+    // The copy appears while the original still holds everything: held back.
+    let n = q.reconcile(vec![
+        entry("/l/a.log", 1, orig, 11),
+        entry("/l/a.log.1", 2, copy, 12),
+    ]);
+    assert!(matches!(n[..], [Notice::Shadowed { .. }]), "{n:?}");
+    // Truncated (and written again) while the line past the copy is in flight.
+    let n = q.reconcile(vec![
+        entry("/l/a.log", 1, b"next\n", 13),
+        entry("/l/a.log.1", 2, copy, 12),
+    ]);
+    assert!(
+        n.iter().any(|n| matches!(n, Notice::Adopted { .. })),
+        "{n:?}"
+    );
+    assert!(!n.iter().any(|n| matches!(n, Notice::Lost { .. })), "{n:?}");
+    let f = q.get(k).expect("the copy took the key of the original");
+    assert_eq!(
+        (path_of(&q, k), f.read, f.acked, f.beyond),
+        ("/l/a.log.1".into(), 20, 0, 30)
+    );
+    // The in-flight line (ending at 30) is acknowledged: the offset stops at the copy's end.
+    q.set_acked(k, 30);
+    let f = q.get(k).expect("f");
+    assert_eq!((f.acked, f.beyond), (20, 0), "never past the copy");
+    assert!(q.rewind().is_empty(), "acknowledged: nothing to count");
+
+    // The same, but the delivery of the line past the copy fails: it can be read from
+    // nowhere now, so it is lost, exactly its 10 bytes, as "truncated".
+    let mut q = FileQueue::new(StartAt::Beginning, Duration::from_secs(5))
+        .with_base(Some(PathBuf::from("/l/a.log")));
+    q.reconcile(vec![entry("/l/a.log", 1, copy, 10)]);
+    let k = q.current().expect("current");
+    q.set_held(k, true);
+    q.get_mut(k).expect("f").read = 30;
+    q.observe_stat(k, 30, t(11), true);
+    q.reconcile(vec![
+        entry("/l/a.log", 1, orig, 11),
+        entry("/l/a.log.1", 2, copy, 12),
+    ]);
+    q.reconcile(vec![
+        entry("/l/a.log", 1, b"next\n", 13),
+        entry("/l/a.log.1", 2, copy, 12),
+    ]);
+    q.set_acked(k, 10);
+    assert_eq!(
+        q.rewind(),
+        vec![Notice::Lost {
+            path: PathBuf::from("/l/a.log.1"),
+            bytes: 10,
+            reason: "truncated"
+        }]
+    );
+    let f = q.get(k).expect("f");
+    assert_eq!(
+        (f.read, f.acked),
+        (10, 10),
+        "the rest is re-read from the copy"
+    );
+}
+
+#[test]
+fn a_truncated_tail_nobody_read_is_lost_exactly() {
+    // Truncated in place without a copy: what was observed but not read is lost.
+    let mut q = q().with_base(Some(PathBuf::from("/l/a.log")));
+    q.reconcile(vec![entry("/l/a.log", 1, b"0123456789\n0123456789\n", 10)]);
+    let k = q.current().expect("current");
+    q.set_held(k, true);
+    (
+        q.get_mut(k).expect("f").read,
+        q.get_mut(k).expect("f").acked,
+    ) = (11, 11);
+    let n = q.reconcile(vec![entry("/l/a.log", 1, b"new\n", 11)]);
+    assert!(
+        n.contains(&Notice::Lost {
+            path: PathBuf::from("/l/a.log"),
+            bytes: 11,
+            reason: "truncated"
+        }),
+        "{n:?}"
+    );
+}
+
+#[test]
+fn a_compressed_copy_of_the_file_being_read_waits_and_is_then_already_shipped() {
+    // logrotate `compress` without delaycompress: a.log.1 (held, being read) is gzipped to
+    // a.log.1.gz and deleted.
+    let body = b"line 1\nline 2\nline 3\n";
+    let mut q = q();
+    q.reconcile(vec![
+        entry("/l/a.log.1", 1, body, 10),
+        entry("/l/a.log", 2, b"new\n", 11),
+    ]);
+    let k = q.current().expect("current");
+    q.set_held(k, true);
+    q.get_mut(k).expect("f").read = 7;
+    let n = q.reconcile(vec![
+        gz_entry("/l/a.log.1.gz", 3, &body[..10], None, 12),
+        entry("/l/a.log", 2, b"new\n", 11),
+    ]);
+    assert!(matches!(n[..], [Notice::Shadowed { .. }]), "{n:?}");
+    assert_eq!(
+        q.current(),
+        Some(k),
+        "the original is read on through its descriptor"
+    );
+    q.get_mut(k).expect("f").read = body.len() as u64;
+    q.set_acked(k, body.len() as u64);
+    let n = q.finish(k, t(20));
+    assert!(matches!(n[..], [Notice::AlreadyShipped { .. }]), "{n:?}");
+    let gz = q
+        .files()
+        .find(|f| f.codec == Codec::Gzip)
+        .expect("the .gz is tracked");
+    assert_eq!(
+        (gz.status, gz.read, gz.acked),
+        (Status::Finished, body.len() as u64, body.len() as u64)
+    );
+    assert_eq!(q.backlog(t(30)).bytes, 4, "only the new base file");
+}
+
+#[test]
+fn delaycompress_recognises_a_shipped_and_gone_file_in_its_gz() {
+    let body = b"rotated line\nanother\n";
+    let mut q = q();
+    q.reconcile(vec![entry("/l/a.log.1", 1, body, 10)]);
+    let k = q.current().expect("current");
+    q.get_mut(k).expect("f").read = body.len() as u64;
+    q.get_mut(k).expect("f").acked = body.len() as u64;
+    q.finish(k, t(10));
+    // a.log.1 is compressed one rotation later and deleted; its descriptor was released.
+    for _ in 0..VANISH_SCANS {
+        q.reconcile(vec![]);
+    }
+    assert_eq!(q.get(k).expect("remembered").status, Status::Gone);
+    let saved = q.checkpoint_entries();
+    assert!(saved
+        .iter()
+        .any(|c| c.gone && c.offset == body.len() as u64));
+    // After a restart, from the checkpoint: the .gz (its trailer tells the same length) is
+    // the same content, already shipped.
+    let mut q2 = FileQueue::new(StartAt::Beginning, Duration::from_secs(5));
+    q2.restore(&saved);
+    let n = q2.reconcile(vec![gz_entry(
+        "/l/a.log.2.gz",
+        7,
+        body,
+        Some(body.len() as u64),
+        30,
+    )]);
+    assert!(matches!(n[..], [Notice::AlreadyShipped { .. }]), "{n:?}");
+    assert_eq!(q2.backlog(t(40)).bytes, 0);
+    assert_eq!(q2.current(), None, "nothing to ship");
+}
+
+#[test]
+fn a_gz_continues_a_file_deleted_while_the_agent_was_away_at_its_checkpoint() {
+    // Checkpointed at 7 bytes into a.log.1; while the agent was down logrotate compressed
+    // it to a.log.1.gz and deleted it. The .gz continues it, in decompressed offsets.
+    let body = b"line 1\nline 2\nline 3\n";
+    let mut q = q();
+    q.reconcile(vec![entry("/l/a.log.1", 1, body, 10)]);
+    let k = q.current().expect("current");
+    q.observe_head(k, body);
+    (
+        q.get_mut(k).expect("f").read,
+        q.get_mut(k).expect("f").acked,
+    ) = (7, 7);
+    let saved = q.checkpoint_entries();
+    let mut q2 = FileQueue::new(StartAt::Beginning, Duration::from_secs(5));
+    q2.restore(&saved);
+    let n = q2.reconcile(vec![gz_entry("/l/a.log.1.gz", 9, body, None, 20)]);
+    assert!(
+        n.iter()
+            .any(|n| matches!(n, Notice::Adopted { offset: 7, .. })),
+        "{n:?}"
+    );
+    assert!(!n.iter().any(|n| matches!(n, Notice::Lost { .. })), "{n:?}");
+    let cur = q2.current().expect("the .gz ships on");
+    let f = q2.get(cur).expect("f");
+    assert_eq!((f.codec, f.read, f.acked), (Codec::Gzip, 7, 7));
+}
+
+#[test]
+fn a_gz_first_seen_before_its_magic_was_written_is_examined_again() {
+    let mut q = q();
+    q.reconcile(vec![entry("/l/a.log", 1, b"x\n", 10)]);
+    // gzip has created the file, not yet written its header: it looks plain and empty.
+    q.reconcile(vec![
+        entry("/l/a.log", 1, b"x\n", 10),
+        entry("/l/a.log.1.gz", 2, b"", 11),
+    ]);
+    let n = q.reconcile(vec![
+        entry("/l/a.log", 1, b"x\n", 10),
+        gz_entry("/l/a.log.1.gz", 2, b"old content\n", None, 12),
+    ]);
+    assert!(
+        n.iter()
+            .all(|n| !matches!(n, Notice::Truncated { .. } | Notice::Lost { .. })),
+        "not a replacement: {n:?}"
+    );
+    let gz = q.files().find(|f| f.id.ino == 2).expect("tracked");
+    assert_eq!(gz.codec, Codec::Gzip);
+}
+
+#[test]
+fn an_unsupported_compression_is_never_read() {
+    let mut q = q();
+    let mut e = entry("/l/a.log.1.xz", 1, b"\xfd7zXZ\x00...", 10);
+    e.codec = Codec::Unsupported("xz");
+    let n = q.reconcile(vec![e]);
+    assert!(
+        matches!(n[..], [Notice::Compressed { shipped: false, .. }]),
+        "{n:?}"
+    );
+    assert_eq!(q.current(), None);
+}
