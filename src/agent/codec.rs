@@ -26,17 +26,22 @@ pub enum Codec {
 }
 
 /// Bytes needed to recognise every format.
-pub const MAGIC_LEN: usize = 6;
+pub const MAGIC_LEN: usize = 10;
 
 impl Codec {
     /// The format of a file that starts with `head` (its first bytes, up to [`MAGIC_LEN`]).
-    /// A plain log line never starts with these bytes: each begins with a non-text byte.
+    /// A plain log line never starts with these bytes: each begins with a non-text byte,
+    /// except bzip2's, which is matched in full (`BZh` + level + a block or end-of-stream
+    /// magic) so that a text file starting with "BZh" is never taken for it.
     pub fn sniff(head: &[u8]) -> Codec {
         match head {
             [0x1f, 0x8b, ..] => Codec::Gzip,
             [0x28, 0xb5, 0x2f, 0xfd, ..] => Codec::Zstd,
             [0xfd, b'7', b'z', b'X', b'Z', 0x00, ..] => Codec::Unsupported("xz"),
-            [b'B', b'Z', b'h', ..] => Codec::Unsupported("bzip2"),
+            [b'B', b'Z', b'h', b'1'..=b'9', 0x31, 0x41, 0x59, 0x26, 0x53, 0x59, ..]
+            | [b'B', b'Z', b'h', b'1'..=b'9', 0x17, 0x72, 0x45, 0x38, 0x50, 0x90, ..] => {
+                Codec::Unsupported("bzip2")
+            }
             [0x04, 0x22, 0x4d, 0x18, ..] => Codec::Unsupported("lz4"),
             _ => Codec::Plain,
         }
@@ -213,7 +218,14 @@ mod tests {
             Codec::Zstd
         );
         assert_eq!(Codec::sniff(b"\xfd7zXZ\x00rest"), Codec::Unsupported("xz"));
-        assert_eq!(Codec::sniff(b"BZh91AY"), Codec::Unsupported("bzip2"));
+        assert_eq!(Codec::sniff(b"BZh91AY&SYrest"), Codec::Unsupported("bzip2"));
+        assert_eq!(
+            Codec::sniff(b"BZh9\x17\x72\x45\x38\x50\x90\0\0\0\0"),
+            Codec::Unsupported("bzip2")
+        );
+        // Text that happens to start like bzip2's magic is a log line.
+        assert_eq!(Codec::sniff(b"BZh9 started\n"), Codec::Plain);
+        assert_eq!(Codec::sniff(b"BZh"), Codec::Plain);
         assert_eq!(Codec::sniff(b"2026-11-26 GET /\n"), Codec::Plain);
         assert_eq!(Codec::sniff(b""), Codec::Plain);
         for c in [

@@ -290,6 +290,7 @@ mod tests {
             split_logged: false,
             head: Vec::new(),
             beyond: 0,
+            unread_window: None,
             finished_at: None,
             blocked: false,
             at_base: false,

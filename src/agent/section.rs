@@ -386,6 +386,13 @@ impl Section {
                 codec,
                 shipped: false,
             } => {
+                // Counted when content is left out (start_at = "end" at the first start is
+                // the user's choice, not a drop).
+                if !codec.readable() {
+                    self.metrics.file_skipped("unsupported_compression");
+                } else if self.cfg.compressed_files == CompressedFiles::Skip {
+                    self.metrics.file_skipped("compressed_files_skip");
+                }
                 tracing::warn!(section = %s, path = %path.display(), codec = codec.name(), "compressed file not shipped (compressed_files = \"skip\", start_at = \"end\", or a format this build cannot read)");
             }
         }

@@ -77,6 +77,11 @@ impl DirWatcher {
     /// Route events of `dir` to `wake`, and watch `dir` if it exists. Returns whether the
     /// directory is watched; call again later for a directory that did not exist.
     pub fn watch(&self, dir: &Path, wake: &Arc<Wake>) -> bool {
+        // notify reports events under the absolute form of a watched path (it joins a relative
+        // one to the working directory), so routes are keyed by that form: a relative
+        // log_base_path (a config file given by a relative path) must still be woken.
+        let absolute = std::path::absolute(dir);
+        let dir = absolute.as_deref().unwrap_or(dir);
         if let Ok(mut routes) = self.routes.lock() {
             let v = routes.entry(dir.to_path_buf()).or_default();
             if !v.iter().any(|w| Arc::ptr_eq(w, wake)) {
@@ -107,5 +112,30 @@ impl DirWatcher {
                 v.retain(|w| !Arc::ptr_eq(w, wake));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// A directory given by a relative path (as a config file given by a relative path
+    /// yields) is woken by inotify, not only by the periodic rescan.
+    #[tokio::test]
+    async fn relative_directory_is_woken() {
+        let base = tempfile::tempdir_in(".").expect("tempdir");
+        let name = base.path().file_name().expect("name").to_owned();
+        let relative = Path::new(".").join(&name);
+        assert!(relative.is_relative());
+        let watcher = DirWatcher::new().expect("watcher");
+        let wake = Arc::new(Wake::default());
+        assert!(watcher.watch(&relative, &wake));
+        std::fs::write(relative.join("app.log"), b"line\n").expect("write");
+        // The guard only bounds a failing run; the test waits for the event itself.
+        tokio::time::timeout(Duration::from_secs(30), wake.notify.notified())
+            .await
+            .expect("no inotify wake for a relative directory");
+        assert!(wake.take_rescan());
     }
 }

@@ -25,6 +25,7 @@ pub struct Metrics {
     pub send_errors: Family<Labels, Counter>,
     pub bytes_lost: Family<Labels, Counter>,
     pub file_errors: Family<Labels, Counter>,
+    pub files_skipped: Family<Labels, Counter>,
     pub broker_up: Family<Labels, Gauge>,
     pub backlog_bytes: Family<Labels, Gauge>,
     pub backlog_files: Family<Labels, Gauge>,
@@ -71,6 +72,7 @@ impl Default for Metrics {
             send_errors: Family::default(),
             bytes_lost: Family::default(),
             file_errors: Family::default(),
+            files_skipped: Family::default(),
             broker_up: Family::default(),
             backlog_bytes: Family::default(),
             backlog_files: Family::default(),
@@ -120,6 +122,11 @@ impl Metrics {
             "logferry_file_errors",
             "Files that could not be read, by reason",
             self.file_errors.clone(),
+        );
+        reg.register(
+            "logferry_files_skipped",
+            "Compressed files whose content continues no known file and was not shipped, by reason",
+            self.files_skipped.clone(),
         );
         reg.register(
             "logferry_broker_up",
@@ -316,6 +323,13 @@ impl SectionMetrics {
             .bytes_lost
             .get_or_create(&self.with_reason(reason))
             .inc_by(bytes);
+    }
+
+    pub fn file_skipped(&self, reason: &str) {
+        self.all
+            .files_skipped
+            .get_or_create(&self.with_reason(reason))
+            .inc();
     }
 
     pub fn file_error(&self, reason: &str) {

@@ -224,3 +224,60 @@ async fn rotated_files_with_the_same_long_header_all_ship_in_order() {
     agent.stop().await;
     assert_lines(&got, &expected);
 }
+
+/// A regex that matches compressed rotations (the seed's `access.log.*`): a `.gz` that
+/// continues no known file ships its decompressed lines, in mtime order with the others; an
+/// xz file is never read (counted in logferry_files_skipped_total); no compressed byte is
+/// ever shipped as a line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compressed_rotations_ship_their_lines_and_unreadable_formats_are_counted() {
+    use std::io::Write;
+    init_logs();
+    let mock = mock_cluster("gz");
+    let d = dirs();
+    let old = lines("gz", 0..300);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    for l in &old {
+        writeln!(gz, "{l}").expect("gzip");
+    }
+    std::fs::write(d.logs.join("access.log.2.gz"), gz.finish().expect("gzip")).expect("write");
+    // xz's magic, then bytes this build cannot decompress.
+    std::fs::write(
+        d.logs.join("access.log.3.xz"),
+        b"\xfd7zXZ\x00\x00\x04\xe6\xd6\xb4\x46",
+    )
+    .expect("write");
+    // Written after the .gz, so newer by mtime: ships after it.
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    let new = lines("plain", 0..200);
+    append(&d.logs.join("access.log"), &new);
+    let agent = start_agent(config(&d, &mock.bootstrap_servers(), "gz", "")).await;
+    let mut expected = old;
+    expected.extend(new);
+    let got = as_strings(&read_topic(
+        &mock.bootstrap_servers(),
+        "gz",
+        expected.len(),
+        T,
+    ));
+    assert_lines(&got, &expected);
+    let addr = agent.metrics_addr().expect("metrics endpoint");
+    let scrape = http_get(addr, "/metrics").1;
+    assert_eq!(
+        sample(
+            &scrape,
+            r#"logferry_files_skipped_total{section="access",topic="gz",reason="unsupported_compression"}"#
+        ),
+        Some(1.0),
+        "{scrape}"
+    );
+    assert_eq!(
+        sample(
+            &scrape,
+            r#"logferry_bytes_lost_total{section="access",topic="gz",reason="deleted_before_read"}"#
+        )
+        .unwrap_or(0.0),
+        0.0
+    );
+    agent.stop().await;
+}

@@ -3,7 +3,7 @@
 # tests/broker_faults.rs and tests/limits.rs in their short forms): the soak in its short form
 # and each fuzz target for a fixed time. Long forms:
 #   bench/soak.sh 1000                       # soak rounds
-#   FUZZ_SECONDS=300 tests/torture/ci.sh     # longer fuzzing
+#   FUZZ_SECONDS=300 FUZZ_FLAGS= tests/torture/ci.sh   # longer fuzzing, with AddressSanitizer
 #   LOGFERRY_MODEL_CASES=200 cargo test --release --test agent model::
 #   LOGFERRY_BIG_FILE_GIB=10 cargo test --release --test agent limits::
 set -euo pipefail
@@ -13,6 +13,11 @@ FUZZ_SECONDS="${FUZZ_SECONDS:-20}"
 TARGETS=(broker_request framer config checkpoint)
 # The fuzz crate builds with sanitizer flags: keep its artifacts apart from the main build.
 FUZZ_TARGET_DIR="${FUZZ_TARGET_DIR:-$PWD/fuzz/target}"
+# The short form builds fast: cargo fuzz's default of one codegen unit per crate (kafka-protocol,
+# tokio, librdkafka's bindings ...) made the build take ~10 min on 2 cores. The fuzzed code is
+# safe Rust, where a bug shows as a panic that libFuzzer reports without a sanitizer. Long runs:
+# FUZZ_FLAGS="" (cargo fuzz's defaults: AddressSanitizer, one codegen unit).
+read -r -a FUZZ_FLAGS <<<"${FUZZ_FLAGS---sanitizer none --codegen-units 16}"
 passed=0
 failed=0
 
@@ -43,7 +48,7 @@ soak() {
 fuzz_build() {
   command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked --quiet
   # cargo fuzz needs nightly-only flags (-Zsanitizer); the stable toolchain accepts them so.
-  (cd fuzz && RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR="$FUZZ_TARGET_DIR" cargo fuzz build)
+  (cd fuzz && RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR="$FUZZ_TARGET_DIR" cargo fuzz build "${FUZZ_FLAGS[@]}")
 }
 
 fuzz_run() {
@@ -52,7 +57,7 @@ fuzz_run() {
   local log="fuzz/fuzz-$t.log"
   # corpus/T collects what this run finds (git-ignored); seeds/T is the committed seed corpus.
   # -malloc_limit_mb: one allocation this large from a fuzzed length field is a bug.
-  (cd fuzz && RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR="$FUZZ_TARGET_DIR" cargo fuzz run "$t" "corpus/$t" "seeds/$t" -- \
+  (cd fuzz && RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR="$FUZZ_TARGET_DIR" cargo fuzz run "${FUZZ_FLAGS[@]}" "$t" "corpus/$t" "seeds/$t" -- \
     -max_total_time="$FUZZ_SECONDS" -malloc_limit_mb=256 -rss_limit_mb=2048 \
     -print_final_stats=1) >"$log" 2>&1 || rc=$?
   grep -E "^stat::(number_of_executed_units|peak_rss_mb)|SUMMARY|panicked|ERROR|Done " "$log" || true

@@ -101,6 +101,11 @@ pub struct TrackedFile {
     /// past the copy's end (lines of logrotate's copy→truncate window that we caught). They
     /// are in flight or acknowledged; if they must be re-read, they are lost.
     pub beyond: u64,
+    /// An adopted copy: the original's bytes `[from, to)` that were seen (its size as last
+    /// observed) but not read when it was truncated. Those past the copy's final size were
+    /// only in the truncated original: lost, counted when the copy is finished (its size is
+    /// final then; a copy listed while `cp` was still writing it is not).
+    pub unread_window: Option<(u64, u64)>,
     /// When it was finished (its descriptor lingers `rotate_wait` for late writes).
     pub finished_at: Option<SystemTime>,
     /// Nothing could be read from it as it was (empty and perhaps a copy to come, or a
@@ -114,6 +119,13 @@ pub struct TrackedFile {
 impl TrackedFile {
     pub fn backlog_bytes(&self) -> u64 {
         self.size.saturating_sub(self.acked)
+    }
+
+    /// Whether it may hold bytes not read yet: below its known size, or, for an active
+    /// compressed file, until the reader reaches the end of its stream (its content size is
+    /// known only then).
+    pub fn unread(&self) -> bool {
+        self.read < self.size || (self.codec.is_compressed() && self.status == Status::Active)
     }
 
     /// Whether its content can be shipped from here (held, or reachable by its name).
@@ -152,6 +164,7 @@ impl TrackedFile {
             split_logged: false,
             head: prefix,
             beyond: 0,
+            unread_window: None,
             finished_at: None,
             blocked: false,
             at_base: false,
@@ -325,6 +338,7 @@ impl FileQueue {
                     split_logged: false,
                     head: Vec::new(),
                     beyond: 0,
+                    unread_window: None,
                     finished_at: None,
                     blocked: false,
                     at_base: false,
@@ -556,7 +570,7 @@ impl FileQueue {
                 if self
                     .files
                     .get(&k)
-                    .is_some_and(|f| f.status == Status::Active && f.readable() && f.read < f.size)
+                    .is_some_and(|f| f.status == Status::Active && f.readable() && f.unread())
                 {
                     return Some(k);
                 }
@@ -569,7 +583,7 @@ impl FileQueue {
                 .filter(|f| f.status == Status::Active && f.readable())
         };
         self.current = active()
-            .filter(|f| f.read < f.size)
+            .filter(|f| f.unread())
             .min_by_key(|f| self.sort_key(f))
             .or_else(|| active().min_by_key(|f| self.sort_key(f)))
             .map(|f| f.key);
@@ -661,15 +675,28 @@ impl FileQueue {
     /// The current file `key` is done (see [`FileQueue::can_finish`]). Returns what became
     /// of the copies held back behind it.
     pub fn finish(&mut self, key: FileKey, now: SystemTime) -> Vec<Notice> {
+        let mut lost = None;
         if let Some(f) = self.files.get_mut(&key) {
             f.status = Status::Finished;
             f.finished_at = Some(now);
+            if let Some((from, to)) = f.unread_window.take() {
+                let bytes = to.saturating_sub(from.max(f.size));
+                if bytes > 0 {
+                    lost = Some(Notice::Lost {
+                        path: f.path.clone(),
+                        bytes,
+                        reason: "truncated",
+                    });
+                }
+            }
         }
         self.reorder = true;
         if self.current == Some(key) {
             self.current = None;
         }
-        self.release_shadows(key)
+        let mut notices = self.release_shadows(key);
+        notices.extend(lost);
+        notices
     }
 
     /// `of` was read to its end without being truncated, so files held back as its copies

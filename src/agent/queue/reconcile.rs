@@ -559,12 +559,13 @@ impl FileQueue {
     /// acknowledged offset is capped by it. A compressed form holds all of the content.
     fn insert_adopted(&mut self, o: TrackedFile, e: &ScanEntry) {
         let prefix = e.prefix.clone().unwrap_or_default();
-        let (read, acked, beyond, size) = if e.codec.is_compressed() {
-            (o.read, o.acked, 0, o.size.max(o.read))
+        let (read, acked, beyond, size, unread_window) = if e.codec.is_compressed() {
+            (o.read, o.acked, 0, o.size.max(o.read), None)
         } else {
             let c = e.size;
             let beyond = if o.read > c { o.read } else { 0 };
-            (o.read.min(c), o.acked.min(c), beyond, c)
+            let unread = (o.size > o.read).then_some((o.read, o.size));
+            (o.read.min(c), o.acked.min(c), beyond, c, unread)
         };
         self.files.insert(
             o.key,
@@ -585,6 +586,7 @@ impl FileQueue {
                 read,
                 acked,
                 beyond,
+                unread_window,
                 finished_at: None,
                 ..o
             },

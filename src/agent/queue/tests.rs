@@ -887,3 +887,48 @@ fn an_unsupported_compression_is_never_read() {
     );
     assert_eq!(q.current(), None);
 }
+
+#[test]
+fn copytruncate_window_seen_but_not_read_is_lost_exactly_once_the_copy_is_complete() {
+    // The original a.log was seen at 40 bytes and read to 20 when logrotate copied it (20
+    // bytes, a.log.1) and truncated it. Bytes 20..40 were written in the copy -> truncate
+    // window and are in neither file: counted when the copy is finished, from its final size.
+    let copy = b"line 0001\nline 0002\n";
+    let mut q = q().with_base(Some(PathBuf::from("/l/a.log")));
+    q.reconcile(vec![entry("/l/a.log", 1, copy, 10)]);
+    let k = q.current().expect("current");
+    q.set_held(k, true);
+    q.observe_stat(k, 40, t(11), true);
+    (
+        q.get_mut(k).expect("f").read,
+        q.get_mut(k).expect("f").acked,
+    ) = (20, 20);
+    let n = q.reconcile(vec![
+        entry("/l/a.log", 1, b"next\n", 13),
+        entry("/l/a.log.1", 2, copy, 12),
+    ]);
+    assert!(
+        n.iter().any(|n| matches!(n, Notice::Adopted { .. })),
+        "{n:?}"
+    );
+    assert!(!n.iter().any(|n| matches!(n, Notice::Lost { .. })), "{n:?}");
+    assert_eq!(q.get(k).map(|f| (f.read, f.acked)), Some((20, 20)));
+    let lost: Vec<Notice> = q
+        .finish(k, t(20))
+        .into_iter()
+        .filter(|n| matches!(n, Notice::Lost { .. }))
+        .collect();
+    assert_eq!(
+        lost,
+        vec![Notice::Lost {
+            path: PathBuf::from("/l/a.log.1"),
+            bytes: 20,
+            reason: "truncated"
+        }]
+    );
+    // Counted once.
+    assert!(!q
+        .finish(k, t(21))
+        .iter()
+        .any(|n| matches!(n, Notice::Lost { .. })));
+}
