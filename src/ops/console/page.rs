@@ -142,7 +142,7 @@ fn chart(
     };
     let _ = write!(
         out,
-        "<figure><figcaption>{} · last hour · max <span class=\"max\">{}</span></figcaption>",
+        "<figure><figcaption>{} · up to the last hour · max <span class=\"max\">{}</span></figcaption>",
         esc(title),
         esc(&max_text)
     );
@@ -159,12 +159,22 @@ fn chart(
     );
 }
 
-/// The polyline and the area polygon's points. Same as `paths()` in console.js.
+/// The shortest time axis: a young history is drawn over its own span, not squeezed into
+/// the right edge of an hour.
+pub const MIN_SPAN_MS: u64 = 60_000;
+
+/// The polyline and the area polygon's points: the x axis runs from the first sample (or
+/// `span_ms` before `end_ms`, if later; at least [`MIN_SPAN_MS`]) to `end_ms`. Same as
+/// `paths()` in console.js.
 pub fn chart_paths(points: &[(u64, f64)], end_ms: u64, span_ms: u64) -> (String, String) {
     let max = points.iter().map(|p| p.1).fold(0.0f64, f64::max);
     let scale = if max > 0.0 { max } else { 1.0 };
+    let first = points.first().map_or(end_ms, |p| p.0);
+    let span_ms = end_ms
+        .saturating_sub(first)
+        .clamp(MIN_SPAN_MS, span_ms.max(MIN_SPAN_MS));
     let start = end_ms.saturating_sub(span_ms) as f64;
-    let span = span_ms.max(1) as f64;
+    let span = span_ms as f64;
     let xy: Vec<(f64, f64)> = points
         .iter()
         .map(|(t, v)| {
@@ -481,73 +491,64 @@ fn broker_panels(out: &mut String, st: &Status, q: &Query) {
     out.push_str("</section><section id=\"groups\"><h2>Broker: consumer groups</h2>");
     if b.groups.is_empty() {
         out.push_str("<p class=\"muted\">No consumer groups.</p>");
-    } else {
-        out.push_str("<table><thead><tr><th>group / topic</th><th>state / partition</th><th>members / committed</th><th class=\"num\">log end offset</th><th class=\"num\">lag</th></tr></thead>");
-        for (i, g) in b.groups.iter().enumerate() {
-            let k = format!("broker.groups.{i}");
-            let members: Vec<String> = g
-                .members
-                .iter()
-                .map(|m| format!("{}@{}", m.client_id, m.client_host))
-                .collect();
+    }
+    for (i, g) in b.groups.iter().enumerate() {
+        let k = format!("broker.groups.{i}");
+        let members: Vec<String> = g
+            .members
+            .iter()
+            .map(|m| format!("{}@{}", m.client_id, m.client_host))
+            .collect();
+        let _ = write!(
+            out,
+            "<div data-group=\"{}\"><h3>{} <span class=\"muted\" data-k=\"{k}.state\" data-fmt=\"text\">{}</span> · {} member(s){} · lag <span data-k=\"{k}.total_lag\" data-fmt=\"int\">{}</span></h3>",
+            esc(&g.group_id),
+            esc(&g.group_id),
+            esc(&g.state),
+            g.members.len(),
+            if members.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", esc(&members.join(", ")))
+            },
+            g.total_lag
+        );
+        out.push_str("<table><thead><tr><th>topic</th><th class=\"num\">partition</th><th class=\"num\">committed</th><th class=\"num\">log end offset</th><th class=\"num\">lag</th></tr></thead><tbody>");
+        for (j, o) in g.offsets.iter().enumerate() {
+            let ko = format!("{k}.offsets.{j}");
             let _ = write!(
                 out,
-                "<tbody data-group=\"{}\"><tr><th>{}</th><td data-k=\"{k}.state\" data-fmt=\"text\">{}</td><td>{} member(s){}</td><td></td>",
+                "<tr data-lag=\"{}/{}/{}\"><td>{}</td><td class=\"num\">{}</td>",
                 esc(&g.group_id),
-                esc(&g.group_id),
-                esc(&g.state),
-                g.members.len(),
-                if members.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {}", esc(&members.join(", ")))
-                }
+                esc(&o.topic),
+                o.partition,
+                esc(&o.topic),
+                o.partition
             );
             cell(
                 out,
                 "num",
-                &format!("{k}.total_lag"),
+                &format!("{ko}.committed"),
                 "int",
-                &g.total_lag.to_string(),
+                &o.committed.to_string(),
+            );
+            cell(
+                out,
+                "num",
+                &format!("{ko}.log_end_offset"),
+                "int",
+                &o.log_end_offset.map_or("—".into(), |e| e.to_string()),
+            );
+            cell(
+                out,
+                "num",
+                &format!("{ko}.lag"),
+                "int",
+                &o.lag.map_or("—".into(), |e| e.to_string()),
             );
             out.push_str("</tr>");
-            for (j, o) in g.offsets.iter().enumerate() {
-                let ko = format!("{k}.offsets.{j}");
-                let _ = write!(
-                    out,
-                    "<tr data-lag=\"{}/{}/{}\"><td>{}</td><td class=\"num\">{}</td>",
-                    esc(&g.group_id),
-                    esc(&o.topic),
-                    o.partition,
-                    esc(&o.topic),
-                    o.partition
-                );
-                cell(
-                    out,
-                    "num",
-                    &format!("{ko}.committed"),
-                    "int",
-                    &o.committed.to_string(),
-                );
-                cell(
-                    out,
-                    "num",
-                    &format!("{ko}.log_end_offset"),
-                    "int",
-                    &o.log_end_offset.map_or("—".into(), |e| e.to_string()),
-                );
-                cell(
-                    out,
-                    "num",
-                    &format!("{ko}.lag"),
-                    "int",
-                    &o.lag.map_or("—".into(), |e| e.to_string()),
-                );
-                out.push_str("</tr>");
-            }
-            out.push_str("</tbody>");
         }
-        out.push_str("</table>");
+        out.push_str("</tbody></table></div>");
     }
     pager(out, q, "group_page", &b.groups_page, "groups");
     out.push_str("</section>");
@@ -598,9 +599,18 @@ mod tests {
 
     #[test]
     fn charts_span_the_last_hour_and_scale_to_their_maximum() {
-        let (line, area) = chart_paths(&[(0, 0.0), (1800, 5.0), (3600, 10.0)], 3600, 3600);
+        let h = 3_600_000;
+        let (line, area) = chart_paths(&[(0, 0.0), (h / 2, 5.0), (h, 10.0)], h, h);
         assert_eq!(line, "0.0,100.0 300.0,52.0 600.0,4.0");
         assert_eq!(area, "0.0,100 0.0,100.0 300.0,52.0 600.0,4.0 600.0,100");
+        // Two hours of samples: the older one is clamped to the left edge.
+        let (line, _) = chart_paths(&[(0, 1.0), (2 * h, 1.0)], 2 * h, h);
+        assert_eq!(line, "0.0,4.0 600.0,4.0");
+        // Ten minutes of history fill the width; a few seconds use a minute.
+        let (line, _) = chart_paths(&[(h, 1.0), (h + 600_000, 1.0)], h + 600_000, h);
+        assert_eq!(line, "0.0,4.0 600.0,4.0");
+        let (line, _) = chart_paths(&[(h, 1.0), (h + 30_000, 1.0)], h + 30_000, h);
+        assert_eq!(line, "300.0,4.0 600.0,4.0");
         assert_eq!(chart_paths(&[], 10, 10), (String::new(), String::new()));
     }
 }

@@ -45,7 +45,10 @@
   }
   function paths(points, end, span) {
     var max = points.reduce(function (m, p) { return Math.max(m, p[1]); }, 0);
-    var scale = max > 0 ? max : 1, start = end - span;
+    var scale = max > 0 ? max : 1, MIN = 60000;
+    var first = points.length ? points[0][0] : end;
+    span = Math.min(Math.max(end - first, MIN), Math.max(span, MIN));
+    var start = end - span;
     var xy = points.map(function (p) {
       var x = Math.min(W, Math.max(0, (p[0] - start) / span * W));
       return [x, H - p[1] / scale * (H - 4)];
@@ -71,6 +74,8 @@
       var max = svg.parentNode.querySelector(".max");
       if (max) max.textContent = fmt[svg.getAttribute("data-fmt")](r[2]);
     });
+    // Tells a reader (and the browser test) that the live update ran.
+    document.body.setAttribute("data-live", String(st.generated_at_ms));
   }
   function poll() {
     var q = document.body.getAttribute("data-query");
