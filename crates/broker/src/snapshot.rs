@@ -71,8 +71,8 @@ pub struct PartitionSnapshot {
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct GroupSnapshot {
     pub group_id: String,
-    /// The coordinator's state ("Stable", "Empty", ...), or "Dead" for a group known only
-    /// from its committed offsets.
+    /// The coordinator's state ("Stable", "PreparingRebalance", ...); "Empty" for a group
+    /// without live members (known from its committed offsets), as Kafka shows it.
     pub state: String,
     pub protocol_type: String,
     pub generation: i32,
@@ -218,8 +218,9 @@ pub fn snapshot(broker: &Broker, paging: Paging) -> BrokerSnapshot {
                     })
                     .collect(),
             ),
+            // Kafka shows a group known only from its committed offsets as Empty.
             None => (
-                live.get(id).copied().unwrap_or("Dead").to_string(),
+                live.get(id).copied().unwrap_or("Empty").to_string(),
                 recorded
                     .as_ref()
                     .map(|r| r.protocol_type.clone())

@@ -123,17 +123,24 @@ fn cell(out: &mut String, class: &str, key: &str, fmt: &str, text: &str) {
 
 /// A line chart of `points` (t_ms, value) over the last hour up to `end_ms`, with the area
 /// under it; the script redraws it with the same geometry (`draw()` in console.js).
-fn chart(
-    out: &mut String,
-    class: &str,
-    title: &str,
-    series: &str,
-    field: &str,
-    fmt: &str,
-    points: &[(u64, f64)],
-    end_ms: u64,
-    span_ms: u64,
-) {
+/// What a chart draws: its CSS class, caption, the JSON array it is redrawn from (`series`),
+/// the field of each sample plotted (`field`), and how its maximum is written (`fmt`).
+struct Chart<'a> {
+    class: &'a str,
+    title: &'a str,
+    series: &'a str,
+    field: &'a str,
+    fmt: &'a str,
+}
+
+fn chart(out: &mut String, c: &Chart<'_>, points: &[(u64, f64)], end_ms: u64, span_ms: u64) {
+    let Chart {
+        class,
+        title,
+        series,
+        field,
+        fmt,
+    } = *c;
     let max = points.iter().map(|p| p.1).fold(0.0f64, f64::max);
     let max_text = if fmt == "bytes" {
         fmt_bytes(max as u64)
@@ -258,7 +265,7 @@ fn agent_panels(out: &mut String, st: &Status, q: &Query) {
         );
         let _ = write!(
             out,
-            "<td><span class=\"badge st-{}\" data-k=\"{k}.status\" data-fmt=\"state\">{}</span>",
+            "<td class=\"status\"><span class=\"badge st-{}\" data-k=\"{k}.status\" data-fmt=\"state\">{}</span>",
             serde_plain(&s.status),
             s.status.label()
         );
@@ -268,7 +275,7 @@ fn agent_panels(out: &mut String, st: &Status, q: &Query) {
         if let Some(h) = &s.health {
             let _ = write!(
                 out,
-                " <span class=\"muted\" data-k=\"{k}.health\" data-fmt=\"text\">{}</span>",
+                "<div class=\"muted small\" data-k=\"{k}.health\" data-fmt=\"text\">{}</div>",
                 esc(h)
             );
         }
@@ -334,22 +341,26 @@ fn agent_panels(out: &mut String, st: &Status, q: &Query) {
         let rate: Vec<(u64, f64)> = s.history.iter().map(|p| (p.t_ms, p.lines_per_s)).collect();
         chart(
             out,
-            "backlog",
-            "backlog bytes",
-            &series,
-            "backlog_bytes",
-            "bytes",
+            &Chart {
+                class: "backlog",
+                title: "backlog bytes",
+                series: &series,
+                field: "backlog_bytes",
+                fmt: "bytes",
+            },
             &backlog,
             st.generated_at_ms,
             span,
         );
         chart(
             out,
-            "rate",
-            "lines/s shipped",
-            &series,
-            "lines_per_s",
-            "rate",
+            &Chart {
+                class: "rate",
+                title: "lines/s shipped",
+                series: &series,
+                field: "lines_per_s",
+                fmt: "rate",
+            },
             &rate,
             st.generated_at_ms,
             span,
@@ -362,7 +373,7 @@ fn agent_panels(out: &mut String, st: &Status, q: &Query) {
         .iter()
         .flat_map(|s| s.events.iter().map(move |e| (s.name.as_str(), e)))
         .collect();
-    events.sort_by(|x, y| y.1.t_ms.cmp(&x.1.t_ms));
+    events.sort_by_key(|e| std::cmp::Reverse(e.1.t_ms));
     if events.is_empty() {
         out.push_str("<p class=\"muted\">No alert transitions, outages or rotations yet.</p>");
     } else {
@@ -402,11 +413,13 @@ fn broker_panels(out: &mut String, st: &Status, q: &Query) {
         .collect();
     chart(
         out,
-        "rate",
-        "messages/s written, all topics",
-        "broker.history",
-        "messages_per_s",
-        "rate",
+        &Chart {
+            class: "rate",
+            title: "messages/s written, all topics",
+            series: "broker.history",
+            field: "messages_per_s",
+            fmt: "rate",
+        },
         &rate,
         st.generated_at_ms,
         span,
