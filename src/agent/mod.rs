@@ -84,6 +84,9 @@ impl Agent {
         let (bootstrap, broker) = match &config.output.brokers {
             Brokers::External(list) => (list.clone(), None),
             Brokers::Bundled => {
+                if config.broker.http_listen.is_some() {
+                    tracing::warn!("[broker] http_listen is for `logferry broker`; the agent shows its bundled broker on metrics_listen");
+                }
                 let handle =
                     logferry_broker::start(config.broker.clone(), config.bundled_data_dir())
                         .await?;

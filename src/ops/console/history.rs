@@ -3,7 +3,7 @@
 //! capacity per section and per topic, and sections that stop are forgotten, so memory
 //! depends on the configuration, never on uptime.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 
 /// One point of a section's charts.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
@@ -94,8 +94,8 @@ impl History {
     /// One sample per running section at `t_ms`: (name, backlog bytes, lines shipped so far).
     /// Sections not listed have stopped: their history goes.
     pub fn record_sections(&mut self, t_ms: u64, now: &[(String, u64, u64)]) {
-        self.sections
-            .retain(|name, _| now.iter().any(|(n, _, _)| n == name));
+        let running: HashSet<&str> = now.iter().map(|(n, _, _)| n.as_str()).collect();
+        self.sections.retain(|name, _| running.contains(name.as_str()));
         for (name, backlog, lines) in now {
             let cap = self.cap;
             let h = self
@@ -118,7 +118,8 @@ impl History {
     /// The broker's topics at `t_ms`: (topic, sum of its partitions' end offsets). Topics
     /// not listed were deleted.
     pub fn record_topics(&mut self, t_ms: u64, now: &[(String, i64)]) {
-        self.topics.retain(|t, _| now.iter().any(|(n, _)| n == t));
+        let live: HashSet<&str> = now.iter().map(|(n, _)| n.as_str()).collect();
+        self.topics.retain(|t, _| live.contains(t.as_str()));
         let mut total = 0.0;
         for (topic, end_sum) in now {
             let r = self.topics.entry(topic.clone()).or_insert(TopicRate {

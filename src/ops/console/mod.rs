@@ -186,6 +186,46 @@ mod tests {
     }
 
     #[test]
+    fn a_thousand_sections_with_full_histories_make_pages_of_twenty() {
+        let m = Metrics::new();
+        let handles: Vec<_> = (0..1000)
+            .map(|i| m.section(&format!("s{i:04}"), "t"))
+            .collect();
+        let c = Console::new("h".into(), Some(m), None);
+        for t in 0..HISTORY_SAMPLES as u64 + 10 {
+            for h in &handles {
+                h.lines_shipped.inc();
+            }
+            c.sample(t * 5_000);
+        }
+        assert_eq!(c.history_len(), 1000 * HISTORY_SAMPLES);
+        let q = Query::parse("section_page=49");
+        let st = c.status(&q);
+        let a = st.agent.as_ref().expect("agent");
+        assert_eq!((a.sections_page.pages, a.sections.len()), (50, 20));
+        assert_eq!(a.sections[19].name, "s0999");
+        assert!(a
+            .sections
+            .iter()
+            .all(|s| s.history.len() == HISTORY_SAMPLES));
+        let html = page::render(&st, &q);
+        assert_eq!(html.matches("<tr data-section=").count(), 20);
+        assert!(html.contains("?section_page=48\">previous</a>"));
+        assert!(!html.contains(">next</a>"));
+        // A poller asking only for what is new gets one sample per section.
+        let newer = c.status(&Query {
+            since_ms: (HISTORY_SAMPLES as u64 + 8) * 5_000,
+            ..q
+        });
+        assert!(newer
+            .agent
+            .expect("agent")
+            .sections
+            .iter()
+            .all(|s| s.history.len() == 1));
+    }
+
+    #[test]
     fn sections_report_the_most_urgent_state_and_their_losses() {
         let m = Metrics::new();
         let a = m.section("a", "t");
