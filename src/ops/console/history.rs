@@ -95,7 +95,8 @@ impl History {
     /// Sections not listed have stopped: their history goes.
     pub fn record_sections(&mut self, t_ms: u64, now: &[(String, u64, u64)]) {
         let running: HashSet<&str> = now.iter().map(|(n, _, _)| n.as_str()).collect();
-        self.sections.retain(|name, _| running.contains(name.as_str()));
+        self.sections
+            .retain(|name, _| running.contains(name.as_str()));
         for (name, backlog, lines) in now {
             let cap = self.cap;
             let h = self
