@@ -246,6 +246,10 @@ mod tests {
         assert_eq!(agent.sections[0].bytes_lost, 7);
         assert_eq!(agent.totals.bytes_lost, 7);
         assert_eq!(agent.totals.lost.get("truncated"), Some(&7));
+        // In red on the page, with its reason, in the totals and on the section's row.
+        let html = page::render(&c.status(&Query::default()), &Query::default());
+        assert!(html.contains("<span id=\"lost\" class=\"bad\">7 B (truncated: 7 B)</span>"));
+        assert!(html.contains("<td class=\"num bad\">7 B (truncated: 7 B)</td>"));
         let paged = c.status(&Query {
             section_page: 1,
             per_page: Some(2),
