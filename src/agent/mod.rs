@@ -25,6 +25,7 @@ pub mod watcher;
 use crate::agent::section::{Section, SectionEnv, SectionError};
 use crate::agent::watcher::{DirWatcher, WatchError};
 use crate::config::{Brokers, Config, ConfigError, SectionConfig};
+use crate::ops::console::Console;
 use crate::ops::metrics::Metrics;
 use logferry_fsutil::{DirLock, LockError};
 use std::collections::BTreeMap;
@@ -71,6 +72,8 @@ pub struct Agent {
     sections: BTreeMap<String, Running>,
     broker: Option<Arc<logferry_broker::BrokerHandle>>,
     endpoint: Option<crate::ops::endpoint::Endpoint>,
+    /// The web console on the endpoint, and the stop of its sampler.
+    console: Option<(Arc<Console>, CancellationToken)>,
     _lock: DirLock,
 }
 
@@ -81,6 +84,9 @@ impl Agent {
         let (bootstrap, broker) = match &config.output.brokers {
             Brokers::External(list) => (list.clone(), None),
             Brokers::Bundled => {
+                if config.broker.http_listen.is_some() {
+                    tracing::warn!("[broker] http_listen is for `logferry broker`; the agent shows its bundled broker on metrics_listen");
+                }
                 let handle =
                     logferry_broker::start(config.broker.clone(), config.bundled_data_dir())
                         .await?;
@@ -107,9 +113,18 @@ impl Agent {
                 max_open_files: config.agent.max_open_files,
             };
         let metrics = Metrics::new();
+        let mut console = None;
         let endpoint = match &config.agent.metrics_listen {
             None => None,
             Some(addr) => {
+                let c = Arc::new(Console::new(
+                    config.agent.host.clone(),
+                    Some(metrics.clone()),
+                    broker.as_ref().map(|b| b.view()),
+                ));
+                let stop = CancellationToken::new();
+                tokio::spawn(c.clone().run_sampler(stop.clone()));
+                console = Some((c.clone(), stop));
                 let mut reg = prometheus_client::registry::Registry::default();
                 metrics.register(&mut reg);
                 if let Some(b) = &broker {
@@ -125,9 +140,11 @@ impl Agent {
                 });
                 let m = metrics.clone();
                 Some(crate::ops::endpoint::Endpoint::start(
+                    "[agent] metrics_listen",
                     addr,
                     render,
                     Arc::new(move || m.health()),
+                    Some(c),
                 )?)
             }
         };
@@ -138,6 +155,7 @@ impl Agent {
             sections: BTreeMap::new(),
             broker,
             endpoint,
+            console,
             _lock: lock,
         };
         for s in config.sections {
@@ -165,6 +183,17 @@ impl Agent {
     /// Where /metrics and /healthz are served, if enabled.
     pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
         self.endpoint.as_ref().map(|e| e.local_addr())
+    }
+
+    /// Record a sample of the console's charts now (besides the one every 5 s), e.g. so a
+    /// test sees a point at a moment of its choosing. No-op without `metrics_listen`.
+    pub fn sample_console(&self) {
+        if let Some((c, _)) = &self.console {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64);
+            c.sample(now);
+        }
     }
 
     /// One-line summary for systemd's STATUS= (`systemctl status logferry`).
@@ -248,8 +277,11 @@ impl Agent {
     pub async fn stop(mut self) {
         let names: Vec<String> = self.sections.keys().cloned().collect();
         self.stop_sections(&names).await;
-        // The endpoint holds a handle on the broker's metrics: release it first.
+        // The endpoint and the console hold handles on the broker: release them first.
         drop(self.endpoint.take());
+        if let Some((_, stop)) = self.console.take() {
+            stop.cancel();
+        }
         if let Some(b) = self.broker.take() {
             match Arc::try_unwrap(b) {
                 Ok(b) => {

@@ -24,7 +24,7 @@ use crate::agent::reader::{ReadError, Reader};
 use crate::agent::sender::{classify, is_queue_full, FailureKind, Report, Sender, SenderError};
 use crate::agent::watcher::{DirWatcher, Wake};
 use crate::config::{CompressedFiles, OutputConfig, ProducerType, SectionConfig};
-use crate::ops::metrics::SectionMetrics;
+use crate::ops::metrics::{EventKind, SectionMetrics};
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -116,6 +116,8 @@ pub struct Section {
     now: Instant,
     last_progress: Instant,
     alert: Alert,
+    /// The brokers were down at the last observation (an outage starts or ends on a change).
+    broker_was_down: bool,
     checkpoint_failing: Arc<AtomicBool>,
 }
 
@@ -165,6 +167,7 @@ impl Section {
             now: Instant::now(),
             last_progress: Instant::now(),
             alert: Alert::default(),
+            broker_was_down: false,
             checkpoint_failing: Arc::new(AtomicBool::new(false)),
         })
     }
@@ -360,6 +363,14 @@ impl Section {
                 tracing::error!(section = %s, path = %path.display(), bytes, reason, "bytes could not be shipped: the file was removed or truncated before they were read");
             }
             Notice::Adopted { from, to, offset } => {
+                self.metrics.event(
+                    EventKind::Rotation,
+                    format!(
+                        "{} continues in its copy {} at offset {offset}",
+                        from.display(),
+                        to.display()
+                    ),
+                );
                 tracing::info!(section = %s, from = %from.display(), to = %to.display(), offset, "file continues in its copy (copytruncate or compressed rotation)");
             }
             Notice::Truncated { path } => {
@@ -583,6 +594,12 @@ impl Section {
     }
 
     fn finish(&mut self, key: FileKey) {
+        if let Some(f) = self.queue.get(key) {
+            self.metrics.event(
+                EventKind::Rotation,
+                format!("finished {} (the writer moved on)", f.path.display()),
+            );
+        }
         for n in self.queue.finish(key, SystemTime::now()) {
             self.on_notice(n);
         }
@@ -842,12 +859,43 @@ impl Section {
         }
         let over = alert::over_threshold(&self.cfg, &b);
         self.metrics.backlog_alert.set(i64::from(over));
-        self.alert
+        let t = self
+            .alert
             .update(over, &self.cfg, &b, self.env.alert_command.as_ref());
+        if matches!(t, alert::Transition::Changed { .. }) {
+            let (kind, what) = if over {
+                (EventKind::AlertFiring, "firing")
+            } else {
+                (EventKind::AlertResolved, "resolved")
+            };
+            self.metrics.event(
+                kind,
+                format!(
+                    "backlog alert {what}: {} bytes in {} files, oldest {} s",
+                    b.bytes, b.files, b.oldest_seconds
+                ),
+            );
+        }
+        let broker_down = self.sender.broker_down();
+        if broker_down != self.broker_was_down {
+            self.broker_was_down = broker_down;
+            let (kind, detail) = if broker_down {
+                (EventKind::BrokerDown, "brokers unreachable")
+            } else {
+                (EventKind::BrokerUp, "brokers answer again")
+            };
+            self.metrics.event(kind, detail.to_string());
+        }
+        let current = self.queue.current();
+        self.metrics.set_current_file(
+            current
+                .and_then(|k| self.queue.get(k))
+                .map(|f| f.path.as_path()),
+        );
         let failing = self.checkpoint_failing.load(Ordering::Relaxed);
         let reason = alert::health_reason(&HealthInputs {
             backlog: b,
-            broker_down: self.sender.broker_down(),
+            broker_down,
             over_threshold: over,
             checkpoint_failing: failing.then(|| self.store.path()),
             outstanding: self.window.outstanding(),

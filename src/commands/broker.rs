@@ -1,9 +1,14 @@
-//! `logferry broker [--listen ADDR] [--data-dir DIR] [--config FILE]`: the bundled broker on
-//! its own, until SIGINT or SIGTERM.
+//! `logferry broker [--listen ADDR] [--data-dir DIR] [--http-listen ADDR] [--config FILE]`:
+//! the bundled broker on its own, until SIGINT or SIGTERM; with `http_listen`, also its web
+//! console, `/api/v1/status`, `/metrics` and `/healthz`.
 
 use crate::config::{BrokerConfig, Config, ConfigError, Mode};
+use crate::ops::console::Console;
+use crate::ops::endpoint::{Endpoint, EndpointError};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use tokio::signal::unix::{signal, SignalKind};
+use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BrokerCommandError {
@@ -15,6 +20,8 @@ pub enum BrokerCommandError {
     Signal(std::io::Error),
     #[error(transparent)]
     Broker(#[from] logferry_broker::BrokerError),
+    #[error(transparent)]
+    Endpoint(#[from] EndpointError),
 }
 
 /// The `[broker]` settings (from the config file if given: an agent's config or a broker-only
@@ -23,6 +30,7 @@ pub enum BrokerCommandError {
 pub fn settings(
     listen: Option<String>,
     data_dir: Option<PathBuf>,
+    http_listen: Option<String>,
     config: Option<&Path>,
 ) -> Result<(BrokerConfig, PathBuf), BrokerCommandError> {
     let mut cfg = match config {
@@ -34,6 +42,9 @@ pub fn settings(
     }
     if let Some(d) = data_dir {
         cfg.data_dir = Some(d);
+    }
+    if let Some(h) = http_listen {
+        cfg.http_listen = Some(h).filter(|h| !h.trim().is_empty());
     }
     let dir = cfg.data_dir.clone().ok_or(BrokerCommandError::NoDataDir)?;
     Ok((cfg, dir))
@@ -49,6 +60,61 @@ pub async fn run(cfg: BrokerConfig, data_dir: PathBuf) -> Result<(), BrokerComma
             _ = int.recv() => tracing::info!("SIGINT: shutting down"),
         }
     };
-    logferry_broker::serve(cfg, data_dir, shutdown).await?;
+    let http = cfg.http_listen.clone();
+    let handle = logferry_broker::start(cfg, data_dir).await?;
+    let served = match http {
+        None => None,
+        Some(addr) => match serve_http(&addr, &handle) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                // Stop the broker cleanly before reporting: its data dir stays consistent.
+                if let Err(stop) = handle.shutdown().await {
+                    tracing::error!("broker shutdown: {stop}");
+                }
+                return Err(e.into());
+            }
+        },
+    };
+    shutdown.await;
+    // The endpoint and the sampler hold views of the broker: release them first.
+    if let Some((endpoint, stop)) = served {
+        drop(endpoint);
+        stop.cancel();
+    }
+    handle.shutdown().await?;
     Ok(())
+}
+
+/// The console for the broker alone (no agent sections), with `/metrics` of the broker's
+/// families and a `/healthz` that answers while the broker runs.
+fn serve_http(
+    addr: &str,
+    handle: &logferry_broker::BrokerHandle,
+) -> Result<(Endpoint, CancellationToken), EndpointError> {
+    let view = handle.view();
+    let host = hostname::get()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "localhost".to_string());
+    let console = Arc::new(Console::new(host, None, Some(view.clone())));
+    let stop = CancellationToken::new();
+    tokio::spawn(console.clone().run_sampler(stop.clone()));
+    let mut reg = prometheus_client::registry::Registry::default();
+    view.register_metrics(&mut reg);
+    let render: crate::ops::endpoint::RenderFn = Arc::new(move || {
+        view.refresh_metrics();
+        crate::ops::metrics::encode(&reg)
+    });
+    match Endpoint::start(
+        "[broker] http_listen",
+        addr,
+        render,
+        Arc::new(|| Ok(())),
+        Some(console),
+    ) {
+        Ok(e) => Ok((e, stop)),
+        Err(e) => {
+            stop.cancel();
+            Err(e)
+        }
+    }
 }

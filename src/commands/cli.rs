@@ -84,6 +84,10 @@ pub enum Command {
         /// Data directory (overrides [broker] data_dir).
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        /// Serve the web console, /api/v1/status, /metrics and /healthz on this address
+        /// (overrides [broker] http_listen; "" disables).
+        #[arg(long)]
+        http_listen: Option<String>,
         /// Optional config file; only its [broker] section is used.
         #[arg(long, short)]
         config: Option<PathBuf>,

@@ -116,10 +116,11 @@ pub fn dispatch(cli: Cli) -> Result<u8, Failure> {
         Command::Broker {
             listen,
             data_dir,
+            http_listen,
             config,
         } => {
-            let (cfg, dir) =
-                broker::settings(listen, data_dir, config.as_deref()).map_err(exit_with(2))?;
+            let (cfg, dir) = broker::settings(listen, data_dir, http_listen, config.as_deref())
+                .map_err(exit_with(2))?;
             runtime()?
                 .block_on(broker::run(cfg, dir))
                 .map_err(exit_with(1))?;

@@ -25,6 +25,21 @@ pub(super) fn validate_broker(
             "listen must be an address like \"127.0.0.1:9092\"",
         ));
     }
+    // "" disables the endpoint, as `metrics_listen = ""` does.
+    if b.http_listen
+        .as_deref()
+        .is_some_and(|a| a.trim().is_empty())
+    {
+        b.http_listen = None;
+    }
+    if let Some(a) = &b.http_listen {
+        if a.parse::<std::net::SocketAddr>().is_err() {
+            return Err(section_err(
+                "broker",
+                format!("http_listen \"{a}\" is not an address like \"127.0.0.1:9465\" (\"\" disables it)"),
+            ));
+        }
+    }
     if b.num_partitions == 0 {
         return Err(section_err("broker", "num_partitions must be at least 1"));
     }

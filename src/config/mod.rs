@@ -363,6 +363,25 @@ checkpoint_name = "topic_dubheapi_access"
     }
 
     #[test]
+    fn broker_http_listen_is_an_address_or_empty() {
+        let at = |v: &str| {
+            Config::parse_as(
+                &format!("[broker]\nhttp_listen = \"{v}\"\n"),
+                Path::new("/"),
+                Mode::BrokerOnly,
+            )
+            .map(|c| c.broker.http_listen)
+        };
+        assert_eq!(
+            at("127.0.0.1:9465").ok(),
+            Some(Some("127.0.0.1:9465".into()))
+        );
+        assert_eq!(at("").ok(), Some(None));
+        let e = at("localhost").expect_err("not an address").to_string();
+        assert!(e.contains("http_listen"), "{e}");
+    }
+
+    #[test]
     fn duplicate_checkpoint_names_rejected() {
         let two = "[topic.a]\nlog_base_path=\"/l\"\nbase_log_fullpath=\"/l/a\"\ntopic=\"a\"\ncheckpoint_name=\"c\"\n[topic.b]\nlog_base_path=\"/l\"\nbase_log_fullpath=\"/l/b\"\ntopic=\"b\"\ncheckpoint_name=\"c\"\n";
         let e = parse(two).expect_err("dup").to_string();

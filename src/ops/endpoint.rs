@@ -1,15 +1,23 @@
-//! The HTTP endpoint: `GET /metrics` (Prometheus text) and `GET /healthz` (200, or 503 with a
-//! line per stuck section). Served from its own thread so a slow scraper never touches the
-//! shipping path.
+//! The HTTP endpoint: `GET /metrics` (Prometheus text), `GET /healthz` (200, or 503 with a
+//! line per stuck section) and, with a console, `GET /` and `GET /api/v1/status`
+//! ([`crate::ops::console`]). Served from its own thread so a slow scraper or browser never
+//! touches the shipping path.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
+use crate::ops::console::Console;
+
 #[derive(Debug, thiserror::Error)]
 pub enum EndpointError {
-    #[error("cannot listen on metrics_listen {addr}: {reason}; set [agent] metrics_listen to a free address, or \"\" to disable the endpoint")]
-    Bind { addr: String, reason: String },
+    #[error("cannot listen on {key} {addr}: {reason}; set {key} to a free address, or \"\" to disable the endpoint")]
+    Bind {
+        /// The config key naming the address (`[agent] metrics_listen`, `[broker] http_listen`).
+        key: &'static str,
+        addr: String,
+        reason: String,
+    },
 }
 
 pub type RenderFn = Arc<dyn Fn() -> String + Send + Sync>;
@@ -22,32 +30,36 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
+    /// Serve on `addr` (named `key` in the config, for errors).
     pub fn start(
+        key: &'static str,
         addr: &str,
         render: RenderFn,
         health: HealthFn,
+        console: Option<Arc<Console>>,
     ) -> Result<Endpoint, EndpointError> {
-        let server = tiny_http::Server::http(addr).map_err(|e| EndpointError::Bind {
+        let bind = |reason: String| EndpointError::Bind {
+            key,
             addr: addr.to_string(),
-            reason: e.to_string(),
-        })?;
+            reason,
+        };
+        let server = tiny_http::Server::http(addr).map_err(|e| bind(e.to_string()))?;
         let local = server
             .server_addr()
             .to_ip()
-            .ok_or_else(|| EndpointError::Bind {
-                addr: addr.to_string(),
-                reason: "not an IP address".to_string(),
-            })?;
+            .ok_or_else(|| bind("not an IP address".to_string()))?;
         let server = Arc::new(server);
         let s = server.clone();
+        let with_console = console.is_some();
         let thread = std::thread::Builder::new()
             .name("metrics-endpoint".to_string())
-            .spawn(move || serve(&s, &render, &health))
-            .map_err(|e| EndpointError::Bind {
-                addr: addr.to_string(),
-                reason: e.to_string(),
-            })?;
-        tracing::info!(%local, "metrics endpoint listening (/metrics, /healthz)");
+            .spawn(move || serve(&s, &render, &health, console.as_deref()))
+            .map_err(|e| bind(e.to_string()))?;
+        if with_console {
+            tracing::info!(%local, "HTTP endpoint listening (/ console, /api/v1/status, /metrics, /healthz)");
+        } else {
+            tracing::info!(%local, "metrics endpoint listening (/metrics, /healthz)");
+        }
         Ok(Endpoint {
             server,
             thread: Some(thread),
@@ -73,14 +85,24 @@ fn header(name: &str, value: &str) -> Option<tiny_http::Header> {
     tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()).ok()
 }
 
-fn serve(server: &tiny_http::Server, render: &RenderFn, health: &HealthFn) {
+fn serve(
+    server: &tiny_http::Server,
+    render: &RenderFn,
+    health: &HealthFn,
+    console: Option<&Console>,
+) {
     for req in server.incoming_requests() {
-        let path = req.url().split('?').next().unwrap_or("").to_string();
+        let (path, query) = req.url().split_once('?').unwrap_or((req.url(), ""));
+        let (path, query) = (path.to_string(), query.to_string());
+        let page = match (req.method(), console) {
+            (tiny_http::Method::Get, Some(c)) => c.handle(&path, &query),
+            _ => None,
+        };
         // Prometheus asks for OpenMetrics; everyone else gets the classic text format.
         let openmetrics = req.headers().iter().any(|h| {
             h.field.equiv("Accept") && h.value.as_str().contains("application/openmetrics-text")
         });
-        let (status, body, ctype) = match (req.method(), path.as_str()) {
+        let reply = page.unwrap_or_else(|| match (req.method(), path.as_str()) {
             (tiny_http::Method::Get, "/metrics") if openmetrics => (
                 200,
                 render(),
@@ -97,10 +119,16 @@ fn serve(server: &tiny_http::Server, render: &RenderFn, health: &HealthFn) {
             },
             _ => (
                 404,
-                "not found: try /metrics or /healthz\n".to_string(),
+                if console.is_some() {
+                    "not found: try /, /api/v1/status, /metrics or /healthz\n"
+                } else {
+                    "not found: try /metrics or /healthz\n"
+                }
+                .to_string(),
                 "text/plain; charset=utf-8",
             ),
-        };
+        });
+        let (status, body, ctype) = reply;
         let mut resp = tiny_http::Response::from_string(body).with_status_code(status);
         if let Some(h) = header("Content-Type", ctype) {
             resp = resp.with_header(h);

@@ -37,10 +37,14 @@ pub struct Metrics {
     pub delivery_latency: Family<Labels, Histogram, fn() -> Histogram>,
     /// Per section: health and the handles the STATUS summary reads.
     sections: Mutex<BTreeMap<String, SectionEntry>>,
+    /// The `logferry_bytes_lost` handles that counted, by (section, topic, reason): the
+    /// family itself cannot be listed, and a reloaded section keeps its losses.
+    lost: Mutex<BTreeMap<(String, String, String), Counter>>,
 }
 
 /// What [`Metrics`] keeps of each section it handed out handles for.
 struct SectionEntry {
+    topic: String,
     /// None while shipping or idle, else why it is stuck (/healthz).
     health: Option<String>,
     /// False once the section stopped (its counters still count towards the totals).
@@ -48,7 +52,62 @@ struct SectionEntry {
     lines_shipped: Counter,
     bytes_shipped: Counter,
     backlog_bytes: Gauge,
+    backlog_files: Gauge,
+    backlog_oldest_seconds: Gauge,
+    backlog_alert: Gauge,
     broker_up: Gauge,
+    /// The file being shipped (the oldest with unread bytes), for the web console.
+    current_file: Option<String>,
+    /// The last [`MAX_EVENTS`] notable changes, oldest first (web console's timeline).
+    events: std::collections::VecDeque<Event>,
+}
+
+/// Events kept per section: the timeline shows recent history, memory stays bounded.
+pub const MAX_EVENTS: usize = 64;
+
+/// A notable change of a section, for the web console's timeline.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Event {
+    /// Unix time, milliseconds.
+    pub t_ms: u64,
+    pub kind: EventKind,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    AlertFiring,
+    AlertResolved,
+    BrokerDown,
+    BrokerUp,
+    /// The writer moved on from a file (it was rotated away) or a file continues in its copy.
+    Rotation,
+}
+
+/// One section as the web console shows it, read from the same handles /metrics encodes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SectionView {
+    pub name: String,
+    pub topic: String,
+    pub health: Option<String>,
+    pub broker_up: bool,
+    pub alert: bool,
+    pub lines_shipped: u64,
+    pub bytes_shipped: u64,
+    pub backlog_bytes: u64,
+    pub backlog_files: u64,
+    pub backlog_oldest_seconds: u64,
+    pub current_file: Option<String>,
+    /// By reason; only reasons that counted.
+    pub lost: Vec<(String, u64)>,
+    pub events: Vec<Event>,
+}
+
+fn wall_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// The agent at a glance, read from the counters (systemd's STATUS= line).
@@ -83,6 +142,7 @@ impl Default for Metrics {
             checkpoint_age_seconds: Family::default(),
             delivery_latency: Family::new_with_constructor(latency_histogram),
             sections: Mutex::default(),
+            lost: Mutex::default(),
         }
     }
 }
@@ -186,15 +246,24 @@ impl Metrics {
         let lines_shipped = self.lines_shipped.get_or_create(&l).clone();
         let bytes_shipped = self.bytes_shipped.get_or_create(&l).clone();
         let backlog_bytes = self.backlog_bytes.get_or_create(&l).clone();
+        let backlog_files = self.backlog_files.get_or_create(&l).clone();
+        let backlog_oldest_seconds = self.backlog_oldest_seconds.get_or_create(&l).clone();
+        let backlog_alert = self.backlog_alert.get_or_create(&l).clone();
         self.lock_sections().insert(
             section.to_string(),
             SectionEntry {
+                topic: topic.to_string(),
                 health: None,
                 running: true,
                 lines_shipped: lines_shipped.clone(),
                 bytes_shipped: bytes_shipped.clone(),
                 backlog_bytes: backlog_bytes.clone(),
+                backlog_files: backlog_files.clone(),
+                backlog_oldest_seconds: backlog_oldest_seconds.clone(),
+                backlog_alert: backlog_alert.clone(),
                 broker_up: up.clone(),
+                current_file: None,
+                events: std::collections::VecDeque::new(),
             },
         );
         SectionMetrics {
@@ -203,9 +272,9 @@ impl Metrics {
             lines_split: self.lines_split.get_or_create(&l).clone(),
             broker_up: up,
             backlog_bytes,
-            backlog_files: self.backlog_files.get_or_create(&l).clone(),
-            backlog_oldest_seconds: self.backlog_oldest_seconds.get_or_create(&l).clone(),
-            backlog_alert: self.backlog_alert.get_or_create(&l).clone(),
+            backlog_files,
+            backlog_oldest_seconds,
+            backlog_alert,
             open_files: self.open_files.get_or_create(&l).clone(),
             deleted_open_bytes: self.deleted_open_bytes.get_or_create(&l).clone(),
             checkpoint_age_seconds: self.checkpoint_age_seconds.get_or_create(&l).clone(),
@@ -257,6 +326,86 @@ impl Metrics {
             }
         }
         s
+    }
+
+    /// `logferry_bytes_lost` summed over every section (stopped ones too), by reason; only
+    /// reasons that counted.
+    pub fn lost_totals(&self) -> BTreeMap<String, u64> {
+        let mut out = BTreeMap::new();
+        for ((_, _, r), c) in self.lock_lost().iter() {
+            *out.entry(r.clone()).or_insert(0) += c.get();
+        }
+        out
+    }
+
+    fn lock_lost(&self) -> std::sync::MutexGuard<'_, BTreeMap<(String, String, String), Counter>> {
+        self.lost.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// This section's losses (its current topic), by reason.
+    fn lost_of(&self, section: &str, topic: &str) -> Vec<(String, u64)> {
+        self.lock_lost()
+            .iter()
+            .filter(|((s, t, _), _)| s == section && t == topic)
+            .map(|((_, _, r), c)| (r.clone(), c.get()))
+            .collect()
+    }
+
+    /// Running sections.
+    pub fn running_sections(&self) -> usize {
+        self.lock_sections().values().filter(|e| e.running).count()
+    }
+
+    /// The running sections in name order, rows `range` of them (the web console's page).
+    pub fn section_views(&self, range: std::ops::Range<usize>) -> Vec<SectionView> {
+        let mut views: Vec<SectionView> = self
+            .lock_sections()
+            .iter()
+            .filter(|(_, e)| e.running)
+            .skip(range.start)
+            .take(range.len())
+            .map(|(name, e)| SectionView {
+                name: name.clone(),
+                topic: e.topic.clone(),
+                health: e.health.clone(),
+                broker_up: e.broker_up.get() != 0,
+                alert: e.backlog_alert.get() != 0,
+                lines_shipped: e.lines_shipped.get(),
+                bytes_shipped: e.bytes_shipped.get(),
+                backlog_bytes: e.backlog_bytes.get().max(0) as u64,
+                backlog_files: e.backlog_files.get().max(0) as u64,
+                backlog_oldest_seconds: e.backlog_oldest_seconds.get().max(0) as u64,
+                current_file: e.current_file.clone(),
+                lost: Vec::new(),
+                events: e.events.iter().cloned().collect(),
+            })
+            .collect();
+        for v in &mut views {
+            v.lost = self.lost_of(&v.name, &v.topic);
+        }
+        views
+    }
+
+    /// (name, backlog bytes, lines shipped) of every running section: what the console's
+    /// history samples.
+    pub fn section_samples(&self) -> Vec<(String, u64, u64)> {
+        self.lock_sections()
+            .iter()
+            .filter(|(_, e)| e.running)
+            .map(|(n, e)| {
+                (
+                    n.clone(),
+                    e.backlog_bytes.get().max(0) as u64,
+                    e.lines_shipped.get(),
+                )
+            })
+            .collect()
+    }
+
+    fn with_entry(&self, section: &str, f: impl FnOnce(&mut SectionEntry)) {
+        if let Some(e) = self.lock_sections().get_mut(section) {
+            f(e);
+        }
     }
 
     fn set_health(&self, section: &str, reason: Option<String>) {
@@ -319,10 +468,46 @@ impl SectionMetrics {
     }
 
     pub fn bytes_lost(&self, reason: &str, bytes: u64) {
-        self.all
+        let c = self
+            .all
             .bytes_lost
             .get_or_create(&self.with_reason(reason))
-            .inc_by(bytes);
+            .clone();
+        c.inc_by(bytes);
+        let topic = self
+            .labels
+            .iter()
+            .find(|(k, _)| *k == "topic")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default();
+        self.all
+            .lock_lost()
+            .entry((self.section.clone(), topic, reason.to_string()))
+            .or_insert(c);
+    }
+
+    /// Record a notable change for the web console's timeline (the last [`MAX_EVENTS`]).
+    pub fn event(&self, kind: EventKind, detail: String) {
+        self.all.with_entry(&self.section, |e| {
+            if e.events.len() >= MAX_EVENTS {
+                e.events.pop_front();
+            }
+            e.events.push_back(Event {
+                t_ms: wall_ms(),
+                kind,
+                detail,
+            });
+        });
+    }
+
+    /// The file being shipped now (None: nothing to ship).
+    pub fn set_current_file(&self, path: Option<&std::path::Path>) {
+        self.all.with_entry(&self.section, |e| {
+            let now = path.map(|p| p.display().to_string());
+            if e.current_file != now {
+                e.current_file = now;
+            }
+        });
     }
 
     pub fn file_skipped(&self, reason: &str) {

@@ -6,6 +6,7 @@
 mod util;
 
 mod bundled;
+mod console;
 mod faults;
 mod limits;
 mod model;

@@ -51,6 +51,11 @@ pub struct BrokerConfig {
     /// How long an empty group waits for more members before its first rebalance completes
     /// (Kafka's group.initial.rebalance.delay.ms).
     pub group_initial_rebalance_delay_ms: u64,
+    /// Where `logferry broker` serves its web console, `/api/v1/status`, `/metrics` and
+    /// `/healthz` (e.g. "127.0.0.1:9465"); None: not served. Not used by this crate (it
+    /// speaks only Kafka), nor by the agent's bundled broker (its `metrics_listen` serves
+    /// the same pages).
+    pub http_listen: Option<String>,
 }
 
 impl Default for BrokerConfig {
@@ -66,6 +71,7 @@ impl Default for BrokerConfig {
             segment_bytes: 128 * 1024 * 1024,
             max_request_bytes: 100 * 1024 * 1024,
             group_initial_rebalance_delay_ms: 3000,
+            http_listen: None,
         }
     }
 }

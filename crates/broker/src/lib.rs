@@ -21,6 +21,7 @@ pub mod partition;
 pub mod producer_ids;
 pub mod records;
 pub mod server;
+pub mod snapshot;
 pub mod state;
 pub mod topic_config;
 pub mod topics;
@@ -331,6 +332,15 @@ impl BrokerHandle {
         self.bootstrap.clone()
     }
 
+    /// A read-only handle on the broker's state for operators' views ([`snapshot`]), which
+    /// a web console can hold without owning the broker. Drop it before [`Self::shutdown`]
+    /// returns the storage: it keeps the broker's state alive.
+    pub fn view(&self) -> BrokerView {
+        BrokerView {
+            broker: self.broker.clone(),
+        }
+    }
+
     /// Stops accepting, finishes in-flight requests, flushes, writes the clean-shutdown marker.
     pub async fn shutdown(self) -> Result<(), BrokerError> {
         self.shutdown.cancel();
@@ -349,6 +359,34 @@ impl BrokerHandle {
             .map_err(|e| BrokerError::Task(e.to_string()))??;
         tracing::info!(data_dir = %self.data_dir.display(), "broker stopped cleanly");
         Ok(())
+    }
+}
+
+/// See [`BrokerHandle::view`].
+#[derive(Clone)]
+pub struct BrokerView {
+    broker: Arc<Broker>,
+}
+
+impl BrokerView {
+    /// One page of topics, partitions and groups (see [`snapshot::snapshot`]).
+    pub fn snapshot(&self, paging: snapshot::Paging) -> snapshot::BrokerSnapshot {
+        snapshot::snapshot(&self.broker, paging)
+    }
+
+    /// Each topic's summed end offsets (see [`snapshot::end_offsets`]).
+    pub fn end_offsets(&self) -> Vec<(String, i64)> {
+        snapshot::end_offsets(&self.broker)
+    }
+
+    /// See [`BrokerHandle::register_metrics`].
+    pub fn register_metrics(&self, reg: &mut prometheus_client::registry::Registry) {
+        self.broker.metrics.register(reg);
+    }
+
+    /// See [`BrokerHandle::refresh_metrics`].
+    pub fn refresh_metrics(&self) {
+        self.broker.metrics.refresh(&self.broker);
     }
 }
 

@@ -1,0 +1,524 @@
+//! The web console (`/` and `/api/v1/status`) of a running agent and of `logferry broker`,
+//! loaded in headless Chromium (Debian's `chromium`, installed by .ci/run): what a person sees
+//! is asserted on the DOM after the page's script ran, and screenshots are kept under
+//! `<target>/console/`. The JSON is checked against its published schema and against
+//! /metrics at the same moment; no response names an external URL.
+
+use crate::util::*;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(90);
+const SCHEMA: &str = include_str!("../../src/ops/console/status-v1.schema.json");
+
+/// Where screenshots go: `<target>/console/`, kept as CI artifacts.
+fn shots_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("target dir")
+        .join("console");
+    std::fs::create_dir_all(&dir).expect("mkdir target/console");
+    dir
+}
+
+fn chromium(profile: &Path, args: &[&str], url: &str) -> std::process::Output {
+    let out = std::process::Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            "--no-first-run",
+            "--window-size=1280,1400",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(args)
+        .arg(url)
+        .output()
+        .expect("chromium (Debian package chromium) must be installed; .ci/run installs it");
+    assert!(
+        out.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// The DOM after the page's script has polled the JSON once (virtual time runs its timer).
+fn browser_dom(profile: &Path, url: &str) -> String {
+    let out = chromium(profile, &["--virtual-time-budget=8000", "--dump-dom"], url);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn browser_screenshot(profile: &Path, url: &str, name: &str) -> PathBuf {
+    let path = shots_dir().join(name);
+    let _ = std::fs::remove_file(&path);
+    chromium(profile, &[&format!("--screenshot={}", path.display())], url);
+    let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    assert!(
+        len > 10_000,
+        "screenshot {} has {len} bytes",
+        path.display()
+    );
+    path
+}
+
+/// The element `<tag ... attr="value" ...>…</tag>` of `dom` (first match), as text.
+fn element<'a>(dom: &'a str, tag: &str, attr: &str) -> &'a str {
+    let start = dom
+        .find(attr)
+        .and_then(|i| dom[..i].rfind(&format!("<{tag}")))
+        .unwrap_or_else(|| panic!("no <{tag} {attr}> in the page:\n{dom}"));
+    let end = dom[start..]
+        .find(&format!("</{tag}>"))
+        .map_or(dom.len(), |e| start + e);
+    &dom[start..end]
+}
+
+/// The text of a bound element (`data-k="key"`).
+fn bound(dom: &str, key: &str) -> String {
+    let attr = format!("data-k=\"{key}\"");
+    let i = dom
+        .find(&attr)
+        .unwrap_or_else(|| panic!("no {attr} in the page"));
+    let open = i + dom[i..].find('>').expect("tag end") + 1;
+    let close = open + dom[open..].find('<').expect("text end");
+    dom[open..close].to_string()
+}
+
+/// The points of the first polyline in `html`.
+fn polyline_points(html: &str) -> Vec<(f64, f64)> {
+    let i = html.find("<polyline points=\"").expect("polyline") + "<polyline points=\"".len();
+    let end = i + html[i..].find('"').expect("end");
+    html[i..end]
+        .split_whitespace()
+        .map(|p| {
+            let (x, y) = p.split_once(',').expect("x,y");
+            (x.parse().expect("x"), y.parse().expect("y"))
+        })
+        .collect()
+}
+
+/// No address outside the host itself: no scheme://, no protocol-relative //host.
+fn assert_no_external_url(what: &str, body: &str) {
+    for pat in [
+        "http://",
+        "https://",
+        "ftp://",
+        "ws://",
+        "wss://",
+        "src=\"//",
+        "href=\"//",
+        "url(//",
+        "url(http",
+    ] {
+        assert!(!body.contains(pat), "{what} contains {pat:?}");
+    }
+    for attr in ["src=\"", "href=\"", "action=\""] {
+        for (i, _) in body.match_indices(attr) {
+            let v = &body[i + attr.len()..];
+            assert!(
+                v.starts_with('?') || v.starts_with('/') && !v.starts_with("//"),
+                "{what}: {attr}{} is not on this host",
+                &v[..v.len().min(40)]
+            );
+        }
+    }
+}
+
+fn get_json(addr: std::net::SocketAddr, path: &str) -> Value {
+    let (code, body) = http_get(addr, path);
+    assert_eq!(code, 200, "{body}");
+    serde_json::from_str(&body).expect("JSON")
+}
+
+/// Validates `v` against the subset of JSON Schema the published schema uses (type,
+/// required, properties, items, enum, additionalProperties, $ref), and also refuses
+/// properties the schema does not document, so the schema stays complete.
+fn validate(root: &Value, schema: &Value, v: &Value, at: &str) {
+    if let Some(r) = schema.get("$ref").and_then(Value::as_str) {
+        let name = r.trim_start_matches("#/$defs/");
+        return validate(root, &root["$defs"][name], v, at);
+    }
+    if let Some(t) = schema.get("type") {
+        let types: Vec<&str> = match t {
+            Value::String(s) => vec![s.as_str()],
+            Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
+            _ => panic!("bad type in schema at {at}"),
+        };
+        let ok = types.iter().any(|t| match *t {
+            "object" => v.is_object(),
+            "array" => v.is_array(),
+            "string" => v.is_string(),
+            "integer" => v.is_i64() || v.is_u64(),
+            "number" => v.is_number(),
+            "boolean" => v.is_boolean(),
+            "null" => v.is_null(),
+            _ => false,
+        });
+        assert!(ok, "{at}: {v} is not {types:?}");
+    }
+    if let Some(e) = schema.get("enum").and_then(Value::as_array) {
+        assert!(e.contains(v), "{at}: {v} not in {e:?}");
+    }
+    if let Some(obj) = v.as_object() {
+        for r in schema
+            .get("required")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let k = r.as_str().expect("key");
+            assert!(obj.contains_key(k), "{at}: missing {k}");
+        }
+        let props = schema.get("properties").and_then(Value::as_object);
+        let extra = schema.get("additionalProperties");
+        for (k, child) in obj {
+            let path = format!("{at}.{k}");
+            match (props.and_then(|p| p.get(k)), extra) {
+                (Some(s), _) => validate(root, s, child, &path),
+                (None, Some(s)) if s.is_object() => validate(root, s, child, &path),
+                _ => panic!("{path} is not documented in the schema"),
+            }
+        }
+    }
+    if let (Some(items), Some(arr)) = (schema.get("items"), v.as_array()) {
+        for (i, x) in arr.iter().enumerate() {
+            validate(root, items, x, &format!("{at}[{i}]"));
+        }
+    }
+}
+
+fn check_schema(v: &Value) {
+    let schema: Value = serde_json::from_str(SCHEMA).expect("schema is JSON");
+    validate(&schema, &schema, v, "$");
+}
+
+/// Commits `offset` on partition 0 of `topic` for `group`, as a consumer would.
+fn commit(bootstrap: &str, group: &str, topic: &str, offset: i64) {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, Offset::Offset(offset))
+        .expect("tpl");
+    c.commit(&tpl, CommitMode::Sync).expect("commit");
+}
+
+fn bundled_config(d: &Dirs, topic: &str) -> logferry::config::Config {
+    let text = config_text(d, "bundled", topic, "")
+        + &format!(
+            "\n[broker]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n",
+            d.tmp.path().join("broker").display()
+        );
+    logferry::config::Config::parse(&text, d.tmp.path()).expect("valid config")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_of_an_agent_with_its_bundled_broker_in_chromium() {
+    init_logs();
+    let d = dirs();
+    let agent = start_agent(bundled_config(&d, "console")).await;
+    let addr = agent.metrics_addr().expect("endpoint");
+    let bootstrap = agent.bootstrap_servers().to_string();
+    let base = d.logs.join("access.log");
+    let shipped = "logferry_lines_shipped_total{section=\"access\",topic=\"console\"}";
+    // Two rounds, a chart sample after each: the throughput chart has points.
+    agent.sample_console();
+    for (round, n) in [(0, 300usize), (1, 500)] {
+        append(
+            &base,
+            &lines(&format!("console-{round}"), 0..n - 300 * round),
+        );
+        wait_for("lines shipped", T, || {
+            sample(&http_get(addr, "/metrics").1, shipped) == Some(n as f64)
+        })
+        .await;
+        agent.sample_console();
+    }
+    commit(&bootstrap, "console-readers", "console", 300);
+    let lag =
+        "logferry_broker_consumer_lag{group=\"console-readers\",topic=\"console\",partition=\"0\"}";
+
+    // The JSON: schema, and the same values as /metrics at the same moment (a scrape
+    // before and after it agree, so nothing moved in between).
+    let (before, status, after) = loop {
+        let before = http_get(addr, "/metrics").1;
+        let status = get_json(addr, "/api/v1/status");
+        let after = http_get(addr, "/metrics").1;
+        if before == after && sample(&after, lag).is_some() {
+            break (before, status, after);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(before, after);
+    check_schema(&status);
+    let s = &status["agent"]["sections"][0];
+    let m = |name: &str| -> f64 {
+        sample(
+            &after,
+            &format!("{name}{{section=\"access\",topic=\"console\"}}"),
+        )
+        .unwrap_or_else(|| panic!("{name} in /metrics"))
+    };
+    assert_eq!(s["name"], "access");
+    assert_eq!(
+        s["lines_shipped"].as_f64(),
+        Some(m("logferry_lines_shipped_total"))
+    );
+    assert_eq!(
+        s["bytes_shipped"].as_f64(),
+        Some(m("logferry_bytes_shipped_total"))
+    );
+    assert_eq!(
+        s["backlog_bytes"].as_f64(),
+        Some(m("logferry_backlog_bytes"))
+    );
+    assert_eq!(
+        s["backlog_files"].as_f64(),
+        Some(m("logferry_backlog_files"))
+    );
+    assert_eq!(
+        s["backlog_oldest_seconds"].as_f64(),
+        Some(m("logferry_backlog_oldest_seconds"))
+    );
+    assert_eq!(s["broker_up"], m("logferry_broker_up") == 1.0);
+    assert_eq!(s["alert"], m("logferry_backlog_alert") == 1.0);
+    assert_eq!(s["lines_shipped"], 500);
+    assert_eq!(s["current_file"], base.display().to_string());
+    let part = status["broker"]["partitions"]
+        .as_array()
+        .expect("partitions")
+        .iter()
+        .find(|p| p["topic"] == "console")
+        .expect("console/0")
+        .clone();
+    assert_eq!(part["log_end_offset"], 500);
+    assert_eq!(
+        part["log_end_offset"].as_f64(),
+        sample(
+            &after,
+            "logferry_broker_log_end_offset{topic=\"console\",partition=\"0\"}"
+        )
+    );
+    let group = status["broker"]["groups"]
+        .as_array()
+        .expect("groups")
+        .iter()
+        .find(|g| g["group_id"] == "console-readers")
+        .expect("group")
+        .clone();
+    assert_eq!(group["offsets"][0]["committed"], 300);
+    assert_eq!(group["offsets"][0]["lag"], 200);
+    assert_eq!(group["offsets"][0]["lag"].as_f64(), sample(&after, lag));
+    let rates: Vec<f64> = s["history"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .filter_map(|h| h["lines_per_s"].as_f64())
+        .collect();
+    assert!(rates.iter().any(|r| *r > 0.0), "{rates:?}");
+
+    // The page as served and in a browser.
+    let (code, page) = http_get(addr, "/");
+    assert_eq!(code, 200);
+    assert_no_external_url("GET /", &page);
+    assert_no_external_url("GET /api/v1/status", &http_get(addr, "/api/v1/status").1);
+    let url = format!("http://{addr}/");
+    let profile = d.tmp.path().join("chromium");
+    let dom = browser_dom(&profile, &url);
+    assert!(dom.contains("data-live=\""), "the script updated the page");
+    let row = element(&dom, "tr", "data-section=\"access\"");
+    assert!(row.contains(">console<"), "{row}");
+    assert!(row.contains(&base.display().to_string()), "{row}");
+    assert!(
+        row.contains(">shipping<") || row.contains(">idle<"),
+        "{row}"
+    );
+    let charts = element(&dom, "div", "data-chart-section=\"access\"");
+    let rate_chart = &charts[charts.find("class=\"rate\"").expect("rate chart")..];
+    let points = polyline_points(rate_chart);
+    assert!(points.len() >= 2, "{rate_chart}");
+    assert!(
+        points.iter().any(|(_, y)| *y < 100.0),
+        "a non-zero rate: {points:?}"
+    );
+    let prow = element(&dom, "tr", "data-partition=\"console/0\"");
+    assert_eq!(bound(prow, "broker.partitions.1.log_end_offset"), "500");
+    let lrow = element(&dom, "tr", "data-lag=\"console-readers/console/0\"");
+    assert!(lrow.contains(">300<") && lrow.contains(">200<"), "{lrow}");
+    let shot = browser_screenshot(&profile, &url, "agent-bundled.png");
+    eprintln!("screenshot: {}", shot.display());
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_shows_a_broker_outage_its_alert_and_the_backlog_rising() {
+    init_logs();
+    let d = dirs();
+    let mock = mock_cluster("outage-console");
+    brokers(&mock, false);
+    let cfg = config(
+        &d,
+        &mock.bootstrap_servers(),
+        "outage-console",
+        "backlog_alert_bytes = 5000",
+    );
+    let agent = start_agent(cfg).await;
+    let addr = agent.metrics_addr().expect("endpoint");
+    let base = d.logs.join("access.log");
+    let gauge = "logferry_backlog_bytes{section=\"access\",topic=\"outage-console\"}";
+    let mut sizes = Vec::new();
+    for round in 0..3 {
+        append(&base, &lines(&format!("down-{round}"), 0..100));
+        let size = std::fs::metadata(&base).expect("meta").len();
+        wait_for("backlog = file size", T, || {
+            sample(&http_get(addr, "/metrics").1, gauge) == Some(size as f64)
+        })
+        .await;
+        agent.sample_console();
+        sizes.push(size);
+    }
+    wait_for("broker down and alert in the JSON", T, || {
+        let s = get_json(addr, "/api/v1/status");
+        s["agent"]["sections"][0]["status"] == "broker_down"
+            && s["agent"]["sections"][0]["alert"] == true
+    })
+    .await;
+    let status = get_json(addr, "/api/v1/status");
+    check_schema(&status);
+    assert!(
+        status.get("broker").is_none(),
+        "external brokers: no broker panel"
+    );
+    let s = &status["agent"]["sections"][0];
+    let backlog: Vec<u64> = s["history"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .filter_map(|h| h["backlog_bytes"].as_u64())
+        .collect();
+    for size in &sizes {
+        assert!(backlog.contains(size), "{backlog:?} has {size}");
+    }
+    assert!(backlog.windows(2).all(|w| w[0] <= w[1]), "{backlog:?}");
+    let kinds: Vec<&str> = s["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e["kind"].as_str())
+        .collect();
+    assert!(
+        kinds.contains(&"broker_down") && kinds.contains(&"alert_firing"),
+        "{kinds:?}"
+    );
+
+    let url = format!("http://{addr}/");
+    let profile = d.tmp.path().join("chromium");
+    let dom = browser_dom(&profile, &url);
+    assert!(dom.contains("data-live=\""), "the script updated the page");
+    let row = element(&dom, "tr", "data-section=\"access\"");
+    assert!(row.contains(">broker down<"), "{row}");
+    assert!(row.contains(">alert firing<"), "{row}");
+    let timeline = element(&dom, "section", "id=\"timeline\"");
+    assert!(
+        timeline.contains(">broker down<") && timeline.contains(">alert firing<"),
+        "{timeline}"
+    );
+    let charts = element(&dom, "div", "data-chart-section=\"access\"");
+    let backlog_chart = &charts[charts.find("class=\"backlog\"").expect("backlog chart")..];
+    let points = polyline_points(backlog_chart);
+    // Rising: each point higher on the chart (smaller y) or level, the last at the top.
+    assert!(points.len() >= 3, "{points:?}");
+    assert!(points.windows(2).all(|w| w[1].1 <= w[0].1), "{points:?}");
+    assert!(
+        points.last().is_some_and(|p| p.1 < points[0].1),
+        "{points:?}"
+    );
+    let shot = browser_screenshot(&profile, &url, "agent-broker-down.png");
+    eprintln!("screenshot: {}", shot.display());
+    agent.stop().await;
+    brokers(&mock, true);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logferry_broker_serves_its_console_on_http_listen() {
+    init_logs();
+    let d = dirs();
+    let broker = ChildBroker::spawn(
+        &d.tmp.path().join("broker"),
+        &["--http-listen", "127.0.0.1:0"],
+    );
+    let http: std::net::SocketAddr = wait_until(T, "the HTTP address in the log", || {
+        broker
+            .lines
+            .lock()
+            .expect("lines")
+            .iter()
+            .filter(|l| l.contains("HTTP endpoint listening"))
+            .find_map(|l| {
+                l.split("local=")
+                    .nth(1)?
+                    .split_whitespace()
+                    .next()?
+                    .parse()
+                    .ok()
+            })
+    });
+    let ls = lines("standalone", 0..40);
+    // The agent-free way to write: a producer through rdkafka.
+    {
+        use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+        let p: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+            .set("bootstrap.servers", &broker.addr)
+            .create()
+            .expect("producer");
+        for l in &ls {
+            p.send(BaseRecord::<(), _>::to("standalone").payload(l.as_str()))
+                .expect("send");
+        }
+        p.flush(T).expect("flush");
+    }
+    commit(&broker.addr, "standalone-readers", "standalone", 10);
+    let status = get_json(http, "/api/v1/status");
+    check_schema(&status);
+    assert!(
+        status.get("agent").is_none(),
+        "no agent panel on logferry broker"
+    );
+    let part = status["broker"]["partitions"]
+        .as_array()
+        .expect("partitions")
+        .iter()
+        .find(|p| p["topic"] == "standalone")
+        .expect("standalone/0")
+        .clone();
+    assert_eq!(part["log_end_offset"], 40);
+    let (code, page) = http_get(http, "/");
+    assert_eq!(code, 200);
+    assert_no_external_url("logferry broker GET /", &page);
+    assert!(!page.contains("id=\"agent\""));
+    let lrow = element(&page, "tr", "data-lag=\"standalone-readers/standalone/0\"");
+    assert!(lrow.contains(">10<") && lrow.contains(">30<"), "{lrow}");
+    let (code, metrics) = http_get(http, "/metrics");
+    assert_eq!(code, 200);
+    assert_eq!(
+        sample(
+            &metrics,
+            "logferry_broker_log_end_offset{topic=\"standalone\",partition=\"0\"}"
+        ),
+        Some(40.0)
+    );
+    let profile = d.tmp.path().join("chromium");
+    let url = format!("http://{http}/");
+    let dom = browser_dom(&profile, &url);
+    assert!(dom.contains("data-partition=\"standalone/0\""));
+    browser_screenshot(&profile, &url, "broker.png");
+    broker.terminate();
+}
