@@ -16,6 +16,7 @@ pub mod files;
 pub mod framing;
 pub mod identity;
 pub mod inflight;
+pub mod monitor;
 pub mod queue;
 pub mod reader;
 pub mod section;
@@ -52,6 +53,8 @@ pub enum AgentError {
     Broker(#[from] logferry_broker::BrokerError),
     #[error(transparent)]
     Endpoint(#[from] crate::ops::endpoint::EndpointError),
+    #[error(transparent)]
+    Monitor(#[from] monitor::MonitorError),
 }
 
 /// The lock file in `state_dir`: one agent per state directory.
@@ -71,6 +74,8 @@ pub struct Agent {
     sections: BTreeMap<String, Running>,
     broker: Option<Arc<logferry_broker::BrokerHandle>>,
     endpoint: Option<crate::ops::endpoint::Endpoint>,
+    /// `[monitor] enabled`: the end-to-end canary and pipeline probe.
+    monitor: Option<monitor::Monitor>,
     _lock: DirLock,
 }
 
@@ -107,6 +112,8 @@ impl Agent {
                 max_open_files: config.agent.max_open_files,
             };
         let metrics = Metrics::new();
+        let monitor =
+            monitor::Monitor::start_in_agent(&config, &env.bootstrap, &env, &metrics).await?;
         let endpoint = match &config.agent.metrics_listen {
             None => None,
             Some(addr) => {
@@ -114,6 +121,9 @@ impl Agent {
                 metrics.register(&mut reg);
                 if let Some(b) = &broker {
                     b.register_metrics(&mut reg);
+                }
+                if let Some(m) = &monitor {
+                    m.register_metrics(&mut reg);
                 }
                 let reg = Arc::new(reg);
                 let b = broker.clone();
@@ -138,6 +148,7 @@ impl Agent {
             sections: BTreeMap::new(),
             broker,
             endpoint,
+            monitor,
             _lock: lock,
         };
         for s in config.sections {
@@ -160,6 +171,11 @@ impl Agent {
 
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
+    }
+
+    /// The in-process end-to-end monitor (`[monitor] enabled`).
+    pub fn monitor(&self) -> Option<&monitor::Monitor> {
+        self.monitor.as_ref()
     }
 
     /// Where /metrics and /healthz are served, if enabled.
@@ -218,8 +234,9 @@ impl Agent {
         if new.agent != self.config.agent
             || new.output != self.config.output
             || new.broker != self.config.broker
+            || new.monitor != self.config.monitor
         {
-            tracing::warn!("changes to [agent], [output] or [broker] take effect at the next restart; applying [topic.*] changes now");
+            tracing::warn!("changes to [agent], [output], [broker] or [monitor] take effect at the next restart; applying [topic.*] changes now");
         }
         let wanted: BTreeMap<String, SectionConfig> = new
             .sections
@@ -246,6 +263,9 @@ impl Agent {
 
     /// Stop every section (each drains and writes its final checkpoint), then the broker.
     pub async fn stop(mut self) {
+        if let Some(m) = self.monitor.take() {
+            m.stop().await;
+        }
         let names: Vec<String> = self.sections.keys().cloned().collect();
         self.stop_sections(&names).await;
         // The endpoint holds a handle on the broker's metrics: release it first.
