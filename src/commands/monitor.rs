@@ -269,6 +269,7 @@ mod tests {
             lost: 0,
             duplicated: 0,
             reordered: 0,
+            missing: 0,
             latency_p50: Some(0.0012),
             latency_p99: Some(0.0034),
         };

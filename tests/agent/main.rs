@@ -9,6 +9,7 @@ mod bundled;
 mod faults;
 mod limits;
 mod model;
+mod monitor;
 mod monitoring;
 mod packaging;
 mod reload;

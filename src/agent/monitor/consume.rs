@@ -166,6 +166,7 @@ impl ConsumeService {
         let commit = self.commit;
         let t = topic.clone();
         let parts = parts.to_vec();
+        let watermark_timeout = self.cfg.produce_timeout.min(CALL_TIMEOUT);
         let positions = tokio::task::spawn_blocking(move || {
             let mut committed = std::collections::HashMap::new();
             if commit {
@@ -178,11 +179,17 @@ impl ConsumeService {
             let mut out = Vec::new();
             for p in parts {
                 match committed.remove(&p) {
-                    Some((o, meta)) => out.push((p, o, Some(meta))),
-                    None => {
-                        let (_, high) = c.fetch_watermarks(&t, p, CALL_TIMEOUT)?;
-                        out.push((p, high, None));
-                    }
+                    Some((o, meta)) => out.push((p, Offset::Offset(o), Some(meta))),
+                    None => match c.fetch_watermarks(&t, p, watermark_timeout) {
+                        Ok((_, high)) => out.push((p, Offset::Offset(high), None)),
+                        // Its leader is unreachable, so no canary reaches it either: the end
+                        // is resolved when it is back (a broker down at start must not keep
+                        // the monitor from measuring the others).
+                        Err(e) => {
+                            tracing::warn!(partition = p, "monitor consumer: no watermarks ({e}); reading from the end once its leader answers");
+                            out.push((p, Offset::End, None));
+                        }
+                    },
                 }
             }
             Ok::<_, rdkafka::error::KafkaError>(out)
@@ -195,10 +202,10 @@ impl ConsumeService {
         })?;
         let mut tpl = TopicPartitionList::new();
         for (p, offset, meta) in &positions {
-            if let Some(meta) = meta {
-                self.streams.restore(*p, *offset, meta);
+            if let (Some(meta), Offset::Offset(o)) = (meta, offset) {
+                self.streams.restore(*p, *o, meta);
             }
-            tpl.add_partition_offset(&topic, *p, Offset::Offset(*offset))
+            tpl.add_partition_offset(&topic, *p, *offset)
                 .map_err(|source| MonitorError::Kafka {
                     what: "build the assignment",
                     source,

@@ -37,6 +37,8 @@ pub struct ConsumePartition {
     pub lost: u64,
     pub duplicated: u64,
     pub reordered: u64,
+    /// Sequence numbers in open gaps, waiting for the loss timeout (set each interval).
+    pub missing: u64,
 }
 
 /// Per host, from the probe writer (acknowledged side) and the consume service.
@@ -104,6 +106,7 @@ impl Board {
                 lost: 0,
                 duplicated: 0,
                 reordered: 0,
+                missing: 0,
             })
     }
 
@@ -140,6 +143,8 @@ pub struct PartitionRow {
     pub lost: u64,
     pub duplicated: u64,
     pub reordered: u64,
+    /// Sequence numbers missing, not yet counted lost (they may still arrive).
+    pub missing: u64,
     /// Over the window, seconds.
     pub latency_p50: Option<f64>,
     pub latency_p99: Option<f64>,
@@ -208,6 +213,7 @@ pub fn evaluate(b: &mut Board, now: u64) -> Snapshot {
             lost: c.lost,
             duplicated: c.duplicated,
             reordered: c.reordered,
+            missing: c.missing,
             latency_p50: q.map(|q| q.p50),
             latency_p99: q.map(|q| q.p99),
         });

@@ -187,6 +187,7 @@ mod tests {
             lost: 0,
             duplicated: 0,
             reordered: 0,
+            missing: 0,
             latency_p50: None,
             latency_p99: None,
         }

@@ -234,8 +234,9 @@ impl Streams {
     pub fn tick(&mut self, now: u64, board: &mut Board, m: &MonitorMetrics) {
         for (&p, t) in &mut self.canary {
             let lost = t.expire(now);
+            let cp = board.consume(p);
+            cp.missing = t.missing();
             if lost > 0 {
-                let cp = board.consume(p);
                 cp.lost += lost;
                 cp.lost_w.push(now, lost);
                 m.records_lost
