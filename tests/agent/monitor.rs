@@ -310,7 +310,7 @@ async fn producer_retries_without_idempotence_are_counted_as_duplicates_exactly(
     let truth = canaries_in_topic(&mock.bootstrap_servers(), "dups", &producer, &[0, 1, 2]);
     let copies: u64 = truth.values().map(|c| c - 1).sum();
     let dup = sum(&r, |p| p.duplicated);
-    assert!(copies >= 2, "the slow broker caused retries");
+    assert!(copies >= 1, "the broken connection caused a retry");
     // The report was taken while the monitor ran; anything consumed after it had no copies
     // (the slow broker was fast again).
     assert_eq!(dup, copies, "duplicated = extra copies in the log");

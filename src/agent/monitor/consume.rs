@@ -145,7 +145,7 @@ impl ConsumeService {
                         let mut b = lock(&self.board);
                         self.streams.tick(unix_ms(), &mut b, &self.metrics);
                     }
-                    self.commit(CommitMode::Async);
+                    self.commit();
                 }
                 Ok(()) = topic.changed() => {
                     let parts = topic.borrow_and_update().partitions.clone();
@@ -153,7 +153,16 @@ impl ConsumeService {
                 }
             }
         }
-        self.commit(CommitMode::Sync);
+        // The last commit waits for the broker, off the runtime's threads.
+        if let Some(tpl) = self.commit_list() {
+            let c = self.consumer.clone();
+            let done = tokio::task::spawn_blocking(move || c.commit(&tpl, CommitMode::Sync)).await;
+            match done {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!("monitor consumer: final commit failed: {e}"),
+                Err(e) => tracing::warn!("monitor consumer: final commit failed: {e}"),
+            }
+        }
     }
 
     async fn assign_initial(&mut self, parts: &[i32]) -> Result<(), MonitorError> {
@@ -248,13 +257,12 @@ impl ConsumeService {
         }
     }
 
-    fn commit(&mut self, mode: CommitMode) {
+    /// What moved since the last commit, with the streams' state as metadata.
+    fn commit_list(&mut self) -> Option<TopicPartitionList> {
         if !self.commit {
-            return;
+            return None;
         }
-        let Some(offsets) = self.streams.take_commit() else {
-            return;
-        };
+        let offsets = self.streams.take_commit()?;
         let mut tpl = TopicPartitionList::new();
         for (p, off, meta) in offsets {
             let mut e = tpl.add_partition(&self.cfg.topic, p);
@@ -262,8 +270,15 @@ impl ConsumeService {
                 e.set_metadata(meta);
             }
         }
-        if let Err(e) = self.consumer.commit(&tpl, mode) {
-            tracing::debug!("monitor consumer: commit failed (retried next interval): {e}");
+        Some(tpl)
+    }
+
+    /// An asynchronous commit (librdkafka sends it; a failure is retried next interval).
+    fn commit(&mut self) {
+        if let Some(tpl) = self.commit_list() {
+            if let Err(e) = self.consumer.commit(&tpl, CommitMode::Async) {
+                tracing::debug!("monitor consumer: commit failed (retried next interval): {e}");
+            }
         }
     }
 }

@@ -207,6 +207,18 @@ impl MonitorMetrics {
     pub fn publish(&self, s: &Snapshot, violations: &[Violation]) {
         for r in &s.partitions {
             let l = self.partition_labels(r.partition);
+            // Counters exist at 0 from the first evaluation, so that increase() in the rules
+            // sees their first increment.
+            for c in [
+                &self.records_produced,
+                &self.produce_errors,
+                &self.records_consumed,
+                &self.records_lost,
+                &self.records_duplicated,
+                &self.records_reordered,
+            ] {
+                let _ = c.get_or_create(&l);
+            }
             self.produce_availability
                 .get_or_create(&l)
                 .set(r.produce_availability);
@@ -230,6 +242,8 @@ impl MonitorMetrics {
             .set(s.brokers_without_leadership.len() as i64);
         for p in &s.pipeline {
             let l = Self::host_labels(&p.host);
+            let _ = self.pipeline_lines_lost.get_or_create(&l);
+            let _ = self.pipeline_lines_duplicated.get_or_create(&l);
             self.pipeline_delay
                 .get_or_create(&l)
                 .set(p.delay.unwrap_or(0.0));

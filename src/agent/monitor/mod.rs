@@ -444,7 +444,7 @@ async fn evaluate_loop(
             }
             if let Some(c) = &alert_cmd {
                 let env = sla::alert_env(firing, &cfg.topic, &violations);
-                tokio::spawn(sla::run_command(c.clone(), env));
+                tokio::spawn(crate::agent::alert::run_command(c.clone(), env));
             }
         }
         *report.lock().unwrap_or_else(|p| p.into_inner()) = Some(Report {

@@ -3,7 +3,6 @@
 //! transition, as backlog alerts do.
 
 use super::figures::Snapshot;
-use crate::agent::alert::AlertCommand;
 use crate::config::MonitorConfig;
 
 /// The checks, in the order they are reported (also the `check` label).
@@ -141,32 +140,6 @@ pub fn alert_env(firing: bool, topic: &str, v: &[Violation]) -> Vec<(&'static st
                 .join("; "),
         ),
     ]
-}
-
-/// Runs the alert command (`sh -c`) with `env`; bounded in time, its failure logged, never
-/// fatal (the same contract as the backlog alert's).
-pub async fn run_command(c: AlertCommand, env: Vec<(&'static str, String)>) {
-    let mut cmd = tokio::process::Command::new("sh");
-    cmd.arg("-c")
-        .arg(&c.command)
-        .kill_on_drop(true)
-        .stdin(std::process::Stdio::null());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let command = &c.command;
-    match cmd.spawn() {
-        Err(e) => tracing::error!(%command, "alert_command could not start: {e}"),
-        Ok(mut child) => match tokio::time::timeout(c.timeout, child.wait()).await {
-            Ok(Ok(st)) if st.success() => {}
-            Ok(Ok(st)) => tracing::error!(%command, "alert_command failed: {st}"),
-            Ok(Err(e)) => tracing::error!(%command, "alert_command failed: {e}"),
-            Err(_) => {
-                let _ = child.kill().await;
-                tracing::error!(%command, "alert_command timed out and was killed");
-            }
-        },
-    }
 }
 
 #[cfg(test)]
