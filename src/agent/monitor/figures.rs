@@ -54,6 +54,8 @@ pub struct PipelineHost {
     pub acked_latency: Window<f64>,
     /// Write time of the oldest heartbeat not yet acknowledged (own host only).
     pub unacked_since_ms: Option<u64>,
+    /// This process writes the host's heartbeats (the acknowledged side is known).
+    pub probed: bool,
     pub lost: u64,
     pub duplicated: u64,
 }
@@ -122,6 +124,7 @@ impl Board {
                 consumed_latency: Window::new(w),
                 acked_latency: Window::new(w),
                 unacked_since_ms: None,
+                probed: false,
                 lost: 0,
                 duplicated: 0,
             });
@@ -229,9 +232,10 @@ pub fn evaluate(b: &mut Board, now: u64) -> Snapshot {
             }),
             consumed_p99: h.consumed_latency.quantiles(now).map(|q| q.p99),
             acked_p99: h.acked_latency.quantiles(now).map(|q| q.p99),
-            unacked_age: h
-                .unacked_since_ms
-                .map(|t| now.saturating_sub(t) as f64 / 1000.0),
+            unacked_age: h.probed.then(|| {
+                h.unacked_since_ms
+                    .map_or(0.0, |t| now.saturating_sub(t) as f64 / 1000.0)
+            }),
             lost: h.lost,
             duplicated: h.duplicated,
         })
@@ -324,6 +328,13 @@ mod tests {
         assert_eq!(d(&mut b, 11_000), Some(0.050), "next one not due yet");
         assert_eq!(d(&mut b, 11_030), Some(0.050));
         assert_eq!(d(&mut b, 14_000), Some(3.0), "three seconds overdue");
+        assert_eq!(
+            evaluate(&mut b, 14_000).pipeline[0].unacked_age,
+            None,
+            "not ours"
+        );
+        b.pipeline("app-01", 1_000).probed = true;
+        assert_eq!(evaluate(&mut b, 14_000).pipeline[0].unacked_age, Some(0.0));
         b.pipeline("app-01", 1_000).unacked_since_ms = Some(12_000);
         assert_eq!(evaluate(&mut b, 14_000).pipeline[0].unacked_age, Some(2.0));
     }

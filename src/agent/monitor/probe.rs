@@ -247,8 +247,9 @@ impl Writer {
             }
             let since = self.pending.front().map(|p| p.written_ms);
             let mut b = self.board.lock().unwrap_or_else(|p| p.into_inner());
-            b.pipeline(&self.host, self.interval.as_millis() as u64)
-                .unacked_since_ms = since;
+            let h = b.pipeline(&self.host, self.interval.as_millis() as u64);
+            h.unacked_since_ms = since;
+            h.probed = true;
         }
     }
 
