@@ -68,6 +68,7 @@ conffiles=$(dpkg-query --showformat='${Conffiles}\n' --show logferry)
 check "config.toml is a conffile" grep -q '/etc/logferry/config.toml' <<<"$conffiles"
 check "broker.toml is a conffile" grep -q '/etc/logferry/broker.toml' <<<"$conffiles"
 check "Prometheus rules installed" test -s /usr/share/logferry/prometheus/logferry-rules.yml
+check "Prometheus monitor rules installed" test -s /usr/share/logferry/prometheus/logferry-monitor-rules.yml
 # man_has PAGE REGEX: the page, read from the .deb itself (a dpkg path-exclude for
 # /usr/share/man, as in slim container images, would otherwise make this depend on the
 # machine), has a line matching REGEX.

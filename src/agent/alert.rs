@@ -125,8 +125,8 @@ pub enum Transition {
 }
 
 /// Runs the alert command (`sh -c`) with the alert in its environment; bounded in time, and
-/// its failure is logged, never fatal.
-async fn run_command(c: AlertCommand, env: Vec<(&'static str, String)>) {
+/// its failure is logged, never fatal. Shared with the monitor's SLA alert.
+pub(crate) async fn run_command(c: AlertCommand, env: Vec<(&'static str, String)>) {
     let mut cmd = tokio::process::Command::new("sh");
     cmd.arg("-c")
         .arg(&c.command)

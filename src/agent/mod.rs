@@ -16,6 +16,7 @@ pub mod files;
 pub mod framing;
 pub mod identity;
 pub mod inflight;
+pub mod monitor;
 pub mod queue;
 pub mod reader;
 pub mod section;
@@ -53,6 +54,8 @@ pub enum AgentError {
     Broker(#[from] logferry_broker::BrokerError),
     #[error(transparent)]
     Endpoint(#[from] crate::ops::endpoint::EndpointError),
+    #[error(transparent)]
+    Monitor(#[from] monitor::MonitorError),
 }
 
 /// The lock file in `state_dir`: one agent per state directory.
@@ -74,6 +77,8 @@ pub struct Agent {
     endpoint: Option<crate::ops::endpoint::Endpoint>,
     /// The web console on the endpoint, and the stop of its sampler.
     console: Option<(Arc<Console>, CancellationToken)>,
+    /// `[monitor] enabled`: the end-to-end canary and pipeline probe.
+    monitor: Option<monitor::Monitor>,
     _lock: DirLock,
 }
 
@@ -113,6 +118,8 @@ impl Agent {
                 max_open_files: config.agent.max_open_files,
             };
         let metrics = Metrics::new();
+        let monitor =
+            monitor::Monitor::start_in_agent(&config, &env.bootstrap, &env, &metrics).await?;
         let mut console = None;
         let endpoint = match &config.agent.metrics_listen {
             None => None,
@@ -129,6 +136,9 @@ impl Agent {
                 metrics.register(&mut reg);
                 if let Some(b) = &broker {
                     b.register_metrics(&mut reg);
+                }
+                if let Some(m) = &monitor {
+                    m.register_metrics(&mut reg);
                 }
                 let reg = Arc::new(reg);
                 let b = broker.clone();
@@ -156,6 +166,7 @@ impl Agent {
             broker,
             endpoint,
             console,
+            monitor,
             _lock: lock,
         };
         for s in config.sections {
@@ -178,6 +189,11 @@ impl Agent {
 
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
+    }
+
+    /// The in-process end-to-end monitor (`[monitor] enabled`).
+    pub fn monitor(&self) -> Option<&monitor::Monitor> {
+        self.monitor.as_ref()
     }
 
     /// Where /metrics and /healthz are served, if enabled.
@@ -247,8 +263,9 @@ impl Agent {
         if new.agent != self.config.agent
             || new.output != self.config.output
             || new.broker != self.config.broker
+            || new.monitor != self.config.monitor
         {
-            tracing::warn!("changes to [agent], [output] or [broker] take effect at the next restart; applying [topic.*] changes now");
+            tracing::warn!("changes to [agent], [output], [broker] or [monitor] take effect at the next restart; applying [topic.*] changes now");
         }
         let wanted: BTreeMap<String, SectionConfig> = new
             .sections
@@ -275,6 +292,9 @@ impl Agent {
 
     /// Stop every section (each drains and writes its final checkpoint), then the broker.
     pub async fn stop(mut self) {
+        if let Some(m) = self.monitor.take() {
+            m.stop().await;
+        }
         let names: Vec<String> = self.sections.keys().cloned().collect();
         self.stop_sections(&names).await;
         // The endpoint and the console hold handles on the broker: release them first.

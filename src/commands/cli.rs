@@ -76,6 +76,38 @@ pub enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// The end-to-end monitor (Kafka Monitor built in): canaries on every partition of a
+    /// monitor topic, read back for availability, loss, duplicates and latency. Runs until
+    /// SIGTERM/SIGINT serving /metrics; with --once, prints a table and exits 0 (SLA met),
+    /// 1 (violated) or 2 (error).
+    Monitor {
+        /// Bootstrap servers, or "bundled" with --config.
+        #[arg(long)]
+        brokers: String,
+        /// Monitor topic (overrides [monitor] topic; default logferry-monitor).
+        #[arg(long)]
+        topic: Option<String>,
+        /// Config file: its [monitor] keys, [agent] alert_command and state_dir are used.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Where the producer id and sequence numbers live (default
+        /// <state_dir>/monitor-standalone).
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+        /// /metrics and /healthz address (overrides [monitor] metrics_listen; "" disables).
+        #[arg(long)]
+        metrics_listen: Option<String>,
+        /// Measure once, print the table and exit with a Nagios-style code.
+        #[arg(long)]
+        once: bool,
+        /// With --once: how long to measure (default: 10 intervals, at least the produce
+        /// timeout and two intervals).
+        #[arg(long)]
+        duration_ms: Option<u64>,
+        /// With --once: print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run the bundled Kafka-compatible broker on its own.
     Broker {
         /// Address to listen on (overrides [broker] listen).

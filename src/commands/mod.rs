@@ -6,6 +6,7 @@ pub mod check;
 pub mod cli;
 pub mod consume;
 pub mod lag;
+pub mod monitor;
 pub mod run;
 pub mod status;
 
@@ -112,6 +113,46 @@ pub fn dispatch(cli: Cli) -> Result<u8, Failure> {
             let rows = lag::lag(&brokers, group.as_deref()).map_err(exit_with(1))?;
             print!("{}", lag::render(&rows));
             Ok(0)
+        }
+        Command::Monitor {
+            brokers,
+            topic,
+            config,
+            state_dir,
+            metrics_listen,
+            once,
+            duration_ms,
+            json,
+        } => {
+            // Exit 2 on error, the monitoring-plugin convention.
+            let args = monitor::MonitorArgs {
+                brokers,
+                topic,
+                config,
+                state_dir,
+                metrics_listen,
+                once,
+                duration: duration_ms.map(std::time::Duration::from_millis),
+            };
+            let settings = monitor::settings(&args).map_err(exit_with(2))?;
+            if !once {
+                runtime()?
+                    .block_on(monitor::run(settings))
+                    .map_err(exit_with(2))?;
+                return Ok(0);
+            }
+            let report = runtime()?
+                .block_on(monitor::once(settings))
+                .map_err(exit_with(2))?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).map_err(exit_with(2))?
+                );
+            } else {
+                print!("{}", monitor::render(&report));
+            }
+            Ok(monitor::exit_code(&report))
         }
         Command::Broker {
             listen,

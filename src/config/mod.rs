@@ -6,11 +6,13 @@
 
 mod agent;
 mod broker;
+mod monitor;
 mod output;
 mod topic;
 
 pub use agent::AgentConfig;
 pub use logferry_broker::{BrokerConfig, Flush};
+pub use monitor::MonitorConfig;
 pub use output::{Brokers, OutputConfig};
 pub use topic::{CompressedFiles, ProducerType, SectionConfig, StartAt};
 
@@ -34,7 +36,9 @@ pub enum ConfigError {
     },
     #[error("section [{section}]: {message}")]
     Section { section: String, message: String },
-    #[error("unknown section [{0}]; expected [agent], [output], [broker] or [topic.NAME]")]
+    #[error(
+        "unknown section [{0}]; expected [agent], [output], [broker], [monitor] or [topic.NAME]"
+    )]
     UnknownSection(String),
     #[error("no [topic.NAME] section: add at least one section describing the files to ship")]
     NoSections,
@@ -56,6 +60,8 @@ pub struct Config {
     pub broker: BrokerConfig,
     /// Sections in name order.
     pub sections: Vec<SectionConfig>,
+    /// `[monitor]`: the end-to-end canary (off unless `enabled`).
+    pub monitor: MonitorConfig,
 }
 
 /// What a config file must describe.
@@ -108,12 +114,16 @@ impl Config {
         let mut agent = None;
         let mut output = None;
         let mut broker = None;
+        let mut monitor = None;
         let mut sections = Vec::new();
         for (key, value) in table {
             match key.as_str() {
                 "agent" => agent = Some(de::<RawAgent>("agent", value)?),
                 "output" => output = Some(de::<RawOutput>("output", value)?),
                 "broker" => broker = Some(de::<BrokerConfig>("broker", value)?),
+                "monitor" => {
+                    monitor = Some(monitor::validate_monitor(de("monitor", value)?)?);
+                }
                 "topic" => {
                     let toml::Value::Table(topics) = value else {
                         return Err(section_err(
@@ -161,6 +171,7 @@ impl Config {
             output,
             broker,
             sections,
+            monitor: monitor.unwrap_or_default(),
         })
     }
 

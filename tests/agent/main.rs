@@ -10,6 +10,7 @@ mod console;
 mod faults;
 mod limits;
 mod model;
+mod monitor;
 mod monitoring;
 mod packaging;
 mod reload;

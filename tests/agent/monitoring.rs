@@ -108,7 +108,7 @@ async fn broker_down_backlog_is_exact_alert_fires_once_runs_command_and_resolves
     assert_eq!(all.matches("resolved").count(), 1);
 }
 
-fn promtool_check_metrics(scrape: &str) {
+pub(crate) fn promtool_check_metrics(scrape: &str) {
     use std::io::Write;
     let mut child = std::process::Command::new("promtool")
         .args(["check", "metrics"])
