@@ -123,7 +123,8 @@ tls_key = "{key}"
     let agent = start_agent(cfg).await;
     let bootstrap = agent.bootstrap_servers().to_string();
     let addr = agent.metrics_addr().expect("metrics endpoint");
-    let refused = "logferry_send_errors_total{reason=\"TopicAuthorizationFailed\"}";
+    let refused =
+        "logferry_send_errors_total{section=\"access\",topic=\"app.logs\",reason=\"TopicAuthorizationFailed\"}";
     let backlog = "logferry_backlog_bytes{section=\"access\",topic=\"app.logs\"}";
     let alert = "logferry_backlog_alert{section=\"access\",topic=\"app.logs\"}";
     // Refused: counted, every byte still backlog, the alert fires.

@@ -247,7 +247,7 @@ fn is_code(e: &KafkaError, code: RDKafkaErrorCode) -> bool {
 }
 
 const SASL_ACL: &str = r#"
-# alice writes and reads app.*, but never app.frozen; bob reads app.events only.
+# alice writes and reads app.*, but never app.frozen; bob sees app.* and reads app.events only.
 [[acl]]
 permission = "allow"
 operations = ["write", "read"]
@@ -276,6 +276,12 @@ principal = "User:bob"
 permission = "allow"
 operations = ["read"]
 group = "bob-group"
+principal = "User:bob"
+
+[[acl]]
+permission = "allow"
+operations = ["describe"]
+topic_prefix = "app."
 principal = "User:bob"
 
 [[acl]]
@@ -331,8 +337,9 @@ fn sasl_ssl_scram_allowed_refused_and_wrong_password() {
     );
     assert!(!s.topic_on_disk("app.frozen"));
     assert!(
-        s.metric("logferry_broker_authorization_denied_total{operation=\"write\",topic=\"other\"}")
-            >= 1.0
+        s.metric(
+            "logferry_broker_authorization_denied_total{operation=\"describe\",topic=\"other\"}"
+        ) >= 1.0
     );
     assert!(
         s.metric(
@@ -467,6 +474,12 @@ permission = "allow"
 operations = ["write", "read"]
 topic = "load"
 client_id = "loader"
+
+[[acl]]
+permission = "allow"
+operations = ["read"]
+group = "loader"
+client_id = "loader"
 "#;
 
 #[test]
@@ -592,6 +605,9 @@ fn acl_admin_apis_edit_the_file() {
         2,
         &DescribeAclsRequest::default()
             .with_resource_type_filter(2)
+            .with_resource_name_filter(None)
+            .with_principal_filter(None)
+            .with_host_filter(None)
             .with_pattern_type_filter(1)
             .with_operation(1)
             .with_permission_type(1),
@@ -605,6 +621,8 @@ fn acl_admin_apis_edit_the_file() {
         &DeleteAclsRequest::default().with_filters(vec![DeleteAclsFilter::default()
             .with_resource_type_filter(2)
             .with_resource_name_filter(Some(StrBytes::from_static_str("created")))
+            .with_principal_filter(None)
+            .with_host_filter(None)
             .with_pattern_type_filter(3)
             .with_operation(1)
             .with_permission_type(1)]),

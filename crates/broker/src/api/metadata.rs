@@ -44,11 +44,21 @@ pub fn handle(ctx: &Ctx<'_>, req: MetadataRequest) -> MetadataResponse {
                 if !ctx.topic_allowed(Op::Describe, &name) {
                     return error_topic(&name, ResponseError::TopicAuthorizationFailed.code());
                 }
-                // Kafka: auto-creation needs CREATE; here the right to write the topic.
-                let found = if auto_create && ctx.topic_visible_for(Op::Write, &name) {
-                    b.topics.get_or_create(&name).map(Some)
-                } else {
-                    Ok(b.topics.get(&name))
+                let existing = b.topics.get(&name);
+                // Kafka: auto-creation needs CREATE, and a client refused it gets
+                // TOPIC_AUTHORIZATION_FAILED; here the right to write the topic.
+                let found = match existing {
+                    Some(t) => Ok(Some(t)),
+                    None if auto_create => {
+                        if !ctx.topic_allowed(Op::Write, &name) {
+                            return error_topic(
+                                &name,
+                                ResponseError::TopicAuthorizationFailed.code(),
+                            );
+                        }
+                        b.topics.get_or_create(&name).map(Some)
+                    }
+                    None => Ok(None),
                 };
                 match found {
                     Ok(Some(t)) => describe(&t),

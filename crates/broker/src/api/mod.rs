@@ -128,14 +128,13 @@ impl Ctx<'_> {
 
     /// May this client describe topic `name`? Not counted as a denial (filtering).
     pub fn topic_visible(&self, name: &str) -> bool {
-        self.topic_visible_for(Op::Describe, name)
-    }
-
-    /// May this client do `op` on topic `name`? Not counted as a denial.
-    pub fn topic_visible_for(&self, op: Op, name: &str) -> bool {
-        self.broker
-            .authz
-            .permits(&self.identity(), op, ResourceType::Topic, name, None)
+        self.broker.authz.permits(
+            &self.identity(),
+            Op::Describe,
+            ResourceType::Topic,
+            name,
+            None,
+        )
     }
 
     /// May this client do `op` on group `name` (which is also its group.id)?
