@@ -334,19 +334,15 @@ async fn security_loop(broker: Arc<Broker>, wake: Arc<tokio::sync::Notify>) {
             tracing::error!(error = %e, "users file unusable: the users in force stay");
         }
         match acl {
-            Some(acl::Reload::Failed(why)) => {
-                // Logged at error on every failed read while it changes, else once.
-                if last_error.as_deref() != Some(why.as_str()) {
-                    tracing::error!(error = %why, "ACL source unusable: the last good rules stay in force");
-                    last_error = Some(why);
-                }
+            // Logged at error when the failure changes, not on every read of a broken source.
+            Some(acl::Reload::Failed(why)) if last_error.as_deref() != Some(why.as_str()) => {
+                tracing::error!(error = %why, "ACL source unusable: the last good rules stay in force");
+                last_error = Some(why);
             }
-            Some(acl::Reload::Ok { .. }) => {
-                if last_error.take().is_some() {
-                    tracing::info!("ACL source usable again");
-                }
+            Some(acl::Reload::Ok { .. }) if last_error.take().is_some() => {
+                tracing::info!("ACL source usable again");
             }
-            None => {}
+            _ => {}
         }
     }
 }

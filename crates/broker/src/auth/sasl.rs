@@ -38,7 +38,8 @@ enum Stage {
     Authenticate {
         mechanism: SaslMechanism,
         raw: bool,
-        scram: Option<ScramServer>,
+        /// Boxed: the exchange's state is large, and most of a connection's life is `Done`.
+        scram: Option<Box<ScramServer>>,
     },
     Done,
 }
@@ -233,7 +234,7 @@ impl SaslState {
                 };
                 match scram {
                     None => {
-                        let mut s = ScramServer::new(hash);
+                        let mut s = Box::new(ScramServer::new(hash));
                         let out = s
                             .first(token, |u| creds.scram(u, hash))
                             .map_err(|e| (m, e.to_string()))?;

@@ -110,6 +110,8 @@ pub struct ScramServer {
     state: State,
 }
 
+// One per authenticating connection, short-lived, and boxed by its user (sasl::Stage).
+#[allow(clippy::large_enum_variant)]
 enum State {
     First,
     Final {
