@@ -1016,3 +1016,55 @@ topic_prefix = "bench."
     );
     s.broker.shutdown();
 }
+
+/// `acl_url`: the rules from a plain HTTP GET; a source that answers 500 keeps the last good
+/// rules in force.
+#[test]
+fn acl_url_source_and_its_failure() {
+    let server = tiny_http::Server::http("127.0.0.1:0").expect("http server");
+    let url = format!("http://{}/acl.toml", server.server_addr());
+    let healthy = Arc::new(AtomicBool::new(true));
+    let _served = {
+        let healthy = healthy.clone();
+        std::thread::spawn(move || {
+            for req in server.incoming_requests() {
+                let resp = if healthy.load(Ordering::Relaxed) {
+                    tiny_http::Response::from_string(LOAD_ACL)
+                } else {
+                    tiny_http::Response::from_string("down").with_status_code(500)
+                };
+                if req.respond(resp).is_err() {
+                    break;
+                }
+            }
+        })
+    };
+    let d = tempfile::tempdir().expect("tmp");
+    let pki = Pki::new(&d.path().join("pki"));
+    let cfg = BrokerConfig {
+        acl_file: None,
+        acl_url: Some(url),
+        ..secured_config(d.path(), &pki, Path::new("unused"))
+    };
+    add_user(&d.path().join("users.toml"), "admin", "admin-secret").expect("admin");
+    let b = InProc::start(cfg, &d.path().join("data"));
+    let h = b.handle.as_ref().expect("running");
+    let loader = vec![
+        ("bootstrap.servers".to_string(), b.bootstrap()),
+        ("client.id".to_string(), "loader".to_string()),
+    ];
+    produce(&loader, "load", &lines("from url", 3)).expect("rules from the URL");
+    let gen = h.acl_generation();
+    healthy.store(false, Ordering::Relaxed);
+    let mut reg = prometheus_client::registry::Registry::default();
+    h.register_metrics(&mut reg);
+    wait_until(Duration::from_secs(30), "a failed read of the URL", || {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &reg).expect("encode");
+        out.contains("logferry_broker_acl_last_reload_success 0")
+            .then_some(())
+    });
+    assert_eq!(h.acl_generation(), gen);
+    produce(&loader, "load", &lines("still", 3)).expect("last good rules");
+    b.shutdown();
+}
