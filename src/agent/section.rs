@@ -105,6 +105,8 @@ pub struct Section {
     over_limit_logged: bool,
     /// The first failed delivery since the last restart was logged.
     failure_logged: bool,
+    /// The ACL refusal of this section's topic was logged (until lines ship again).
+    denied_logged: bool,
     retry_delay: Duration,
     /// No sending before this (backoff after a failure, or a full local queue).
     hold_until: Option<Instant>,
@@ -158,6 +160,7 @@ impl Section {
             files,
             over_limit_logged: false,
             failure_logged: false,
+            denied_logged: false,
             retry_delay: RETRY_MIN,
             hold_until: None,
             finish_at: None,
@@ -745,6 +748,19 @@ impl Section {
             .map(|c| format!("{c:?}"))
             .unwrap_or_else(|| "client".to_string());
         self.metrics.send_error(&reason);
+        if e.rdkafka_error_code()
+            == Some(rdkafka::types::RDKafkaErrorCode::TopicAuthorizationFailed)
+        {
+            // The broker's ACLs refuse this section: one line until lines ship again (the
+            // broker logs which rule decided).
+            if !self.denied_logged {
+                self.denied_logged = true;
+                tracing::error!(section = %self.cfg.name, topic = %self.cfg.topic, client_id = %self.cfg.client_id,
+                    "the broker's ACLs refuse writes to topic {} by client.id {} (TOPIC_AUTHORIZATION_FAILED: no allow rule matches, or a deny rule does); every line stays in the backlog and is sent again, in order, until the ACLs allow it",
+                    self.cfg.topic, self.cfg.client_id);
+            }
+            return;
+        }
         if !self.failure_logged {
             self.failure_logged = true;
             tracing::error!(section = %self.cfg.name, "delivery failed: {e}; unacknowledged lines will be sent again, in order");
@@ -793,6 +809,7 @@ impl Section {
             |d| latency.observe(d.as_secs_f64()),
         );
         if a.moved {
+            self.denied_logged = false;
             self.metrics.lines_shipped.inc_by(a.lines);
             self.metrics.bytes_shipped.inc_by(a.bytes);
             self.dirty = true;

@@ -108,8 +108,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Run the bundled Kafka-compatible broker on its own.
+    /// Run the bundled Kafka-compatible broker on its own (SIGHUP rereads its ACLs and users),
+    /// or manage its SASL users.
+    #[command(args_conflicts_with_subcommands = true)]
     Broker {
+        #[command(subcommand)]
+        action: Option<BrokerAction>,
         /// Address to listen on (overrides [broker] listen).
         #[arg(long)]
         listen: Option<String>,
@@ -123,5 +127,38 @@ pub enum Command {
         /// Optional config file; only its [broker] section is used.
         #[arg(long, short)]
         config: Option<PathBuf>,
+    },
+}
+
+/// `logferry broker user ...`.
+#[derive(Debug, Subcommand)]
+pub enum BrokerAction {
+    /// SASL users of the bundled broker ([broker] credentials_file).
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserAction {
+    /// Add a user, or replace its password. The password is read from standard input (its
+    /// first line); only salted, iterated SCRAM-SHA-256/512 credentials are stored.
+    Add {
+        name: String,
+        /// Config file whose [broker] credentials_file is used.
+        #[arg(long, short, required_unless_present = "credentials_file")]
+        config: Option<PathBuf>,
+        /// The users file itself (instead of --config).
+        #[arg(long, conflicts_with = "config")]
+        credentials_file: Option<PathBuf>,
+    },
+    /// Remove a user (its connections stay; new logins are refused).
+    Remove {
+        name: String,
+        #[arg(long, short, required_unless_present = "credentials_file")]
+        config: Option<PathBuf>,
+        #[arg(long, conflicts_with = "config")]
+        credentials_file: Option<PathBuf>,
     },
 }

@@ -155,6 +155,15 @@ pub fn dispatch(cli: Cli) -> Result<u8, Failure> {
             Ok(monitor::exit_code(&report))
         }
         Command::Broker {
+            action: Some(cli::BrokerAction::User { action }),
+            ..
+        } => {
+            let msg = broker::user(action).map_err(exit_with(2))?;
+            println!("{msg}");
+            Ok(0)
+        }
+        Command::Broker {
+            action: None,
             listen,
             data_dir,
             http_listen,

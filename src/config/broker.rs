@@ -19,11 +19,22 @@ pub(super) fn validate_broker(
         }
         b.data_dir = Some(resolve(base, dir));
     }
-    if b.listen.trim().is_empty() {
-        return Err(section_err(
-            "broker",
-            "listen must be an address like \"127.0.0.1:9092\"",
-        ));
+    // Every file the section names is relative to the config file, as data_dir.
+    for p in [
+        &mut b.credentials_file,
+        &mut b.acl_file,
+        &mut b.acl_backup_path,
+    ] {
+        if let Some(f) = p.as_mut() {
+            *f = resolve(base, &*f);
+        }
+    }
+    for l in &mut b.listener {
+        for p in [&mut l.tls_cert, &mut l.tls_key, &mut l.tls_client_ca] {
+            if let Some(f) = p.as_mut() {
+                *f = resolve(base, &*f);
+            }
+        }
     }
     // "" disables the endpoint, as `metrics_listen = ""` does.
     if b.http_listen
@@ -43,5 +54,8 @@ pub(super) fn validate_broker(
     if b.num_partitions == 0 {
         return Err(section_err("broker", "num_partitions must be at least 1"));
     }
+    // Listeners, TLS files, SASL credentials, ACL source: the broker's own checks.
+    b.check()
+        .map_err(|e| section_err("broker", e.to_string()))?;
     Ok(b)
 }

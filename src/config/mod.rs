@@ -198,7 +198,8 @@ pub fn resolve_brokers(brokers: &str, config: Option<&Path>) -> Result<String, C
         ));
     };
     let c = Config::load_as(path, Mode::BrokerOnly)?;
-    Ok(c.broker.advertised_listener.unwrap_or(c.broker.listen))
+    // The first listener (validated: there is one).
+    Ok(c.broker.bootstrap_address().unwrap_or_default())
 }
 
 fn de<T: serde::de::DeserializeOwned>(section: &str, value: toml::Value) -> Result<T, ConfigError> {

@@ -5,6 +5,7 @@
 #[path = "../util/mod.rs"]
 mod util;
 
+mod acl;
 mod bundled;
 mod console;
 mod faults;

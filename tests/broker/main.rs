@@ -12,5 +12,6 @@ mod faults;
 mod groups;
 mod idempotence;
 mod malformed;
+mod security;
 mod through_librdkafka;
 mod versions;

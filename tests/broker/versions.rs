@@ -170,6 +170,12 @@ fn default_call(raw: &mut Raw, key: ApiKey, version: i16) {
         ApiKey::DeleteTopics => call!(DeleteTopicsRequest, DeleteTopicsResponse),
         ApiKey::DescribeCluster => call!(DescribeClusterRequest, DescribeClusterResponse),
         ApiKey::DeleteRecords => call!(DeleteRecordsRequest, DeleteRecordsResponse),
+        // On a PLAINTEXT listener: ILLEGAL_SASL_STATE; ACLs off: SECURITY_DISABLED.
+        ApiKey::SaslHandshake => call!(SaslHandshakeRequest, SaslHandshakeResponse),
+        ApiKey::SaslAuthenticate => call!(SaslAuthenticateRequest, SaslAuthenticateResponse),
+        ApiKey::DescribeAcls => call!(DescribeAclsRequest, DescribeAclsResponse),
+        ApiKey::CreateAcls => call!(CreateAclsRequest, CreateAclsResponse),
+        ApiKey::DeleteAcls => call!(DeleteAclsRequest, DeleteAclsResponse),
         other => panic!("advertised but not covered by this test: {other:?}"),
     }
 }

@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 SOAK_ROUNDS="${SOAK_ROUNDS:-50}"
 FUZZ_SECONDS="${FUZZ_SECONDS:-20}"
-TARGETS=(broker_request framer config checkpoint)
+TARGETS=(broker_request broker_handshake framer config checkpoint)
 # The fuzz crate builds with sanitizer flags: keep its artifacts apart from the main build.
 FUZZ_TARGET_DIR="${FUZZ_TARGET_DIR:-$PWD/fuzz/target}"
 # The short form builds fast: cargo fuzz's default of one codegen unit per crate (kafka-protocol,

@@ -164,6 +164,28 @@ impl Raw {
         Raw { stream, corr: 0 }
     }
 
+    /// Connected from a given local address (e.g. 127.0.0.2 on loopback, for IP rules).
+    pub fn connect_from(addr: &str, local: &str) -> Raw {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let stream = rt.block_on(async {
+            let s = tokio::net::TcpSocket::new_v4().expect("socket");
+            s.bind(format!("{local}:0").parse().expect("local addr"))
+                .expect("bind local address");
+            s.connect(addr.parse().expect("addr"))
+                .await
+                .expect("connect")
+        });
+        let stream = stream.into_std().expect("std stream");
+        stream.set_nonblocking(false).expect("blocking");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .expect("timeout");
+        Raw { stream, corr: 0 }
+    }
+
     /// Encodes a request frame.
     pub fn frame<R: Encodable>(&mut self, key: ApiKey, version: i16, req: &R) -> Bytes {
         self.corr += 1;

@@ -6,6 +6,7 @@
 
 mod agent;
 mod broker;
+pub mod pki;
 
 pub use agent::*;
 pub use broker::*;

@@ -13,8 +13,8 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 pub enum FrameError {
     #[error("connection closed mid-frame ({got} of {want} bytes)")]
     Truncated { got: usize, want: usize },
-    #[error("frame length {len} outside 8..={max}")]
-    BadLength { len: i64, max: usize },
+    #[error("frame length {len} outside {min}..={max}")]
+    BadLength { len: i64, min: usize, max: usize },
     #[error("unknown api key {0}")]
     UnknownApiKey(i16),
     #[error("unsupported version {version} of {key:?}")]
@@ -34,6 +34,16 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
     r: &mut R,
     max: usize,
 ) -> Result<Option<Bytes>, FrameError> {
+    read_frame_bounded(r, 8, max).await
+}
+
+/// [`read_frame`] with another smallest length: raw SASL tokens (after a SaslHandshake v0)
+/// are frames without a request header, possibly shorter than one.
+pub async fn read_frame_bounded<R: AsyncRead + Unpin>(
+    r: &mut R,
+    min: usize,
+    max: usize,
+) -> Result<Option<Bytes>, FrameError> {
     let mut len_buf = [0u8; 4];
     let mut got = 0;
     while got < 4 {
@@ -49,9 +59,10 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
     }
     let len = i32::from_be_bytes(len_buf);
     // The smallest request header is api key + version + correlation id.
-    if len < 8 || len as usize > max {
+    if len < 0 || (len as usize) < min || len as usize > max {
         return Err(FrameError::BadLength {
             len: i64::from(len),
+            min,
             max,
         });
     }
@@ -85,7 +96,13 @@ pub fn decode_request(
     mut frame: Bytes,
     supported: impl Fn(ApiKey) -> Option<(i16, i16)>,
 ) -> Result<Decoded, FrameError> {
-    // read_frame guarantees at least 8 bytes.
+    if frame.len() < 8 {
+        return Err(FrameError::BadLength {
+            len: frame.len() as i64,
+            min: 8,
+            max: usize::MAX,
+        });
+    }
     let raw_key = i16::from_be_bytes([frame[0], frame[1]]);
     let version = i16::from_be_bytes([frame[2], frame[3]]);
     let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);

@@ -9,7 +9,9 @@
 //! internal topic `__consumer_offsets`, in Kafka's schema), `producer_ids` (idempotent
 //! producer ids, unique across restarts).
 
+pub mod acl;
 pub mod api;
+pub mod auth;
 pub mod codec;
 pub mod config;
 pub mod flusher;
@@ -26,7 +28,7 @@ pub mod state;
 pub mod topic_config;
 pub mod topics;
 
-pub use config::{BrokerConfig, Flush};
+pub use config::{BrokerConfig, Flush, ListenerConfig, SaslMechanism, SecurityProtocol};
 
 use log::{fsync_dir, LogError};
 use state::Broker;
@@ -69,6 +71,12 @@ pub enum BrokerError {
     InternalTopic(#[from] topics::TopicError),
     #[error("invalid advertised listener {0:?} (want host:port)")]
     AdvertisedListener(String),
+    #[error("[broker]: {0}")]
+    Config(#[from] config::ConfigCheckError),
+    #[error("{0}")]
+    Tls(#[from] auth::tls::TlsError),
+    #[error("credentials_file: {0}")]
+    Credentials(#[from] auth::credentials::CredentialsError),
     #[error("start flusher thread: {0}")]
     Thread(#[source] std::io::Error),
     #[error("shutdown task failed: {0}")]
@@ -82,13 +90,17 @@ pub enum BrokerError {
 /// flush and the clean-shutdown marker, so the next start runs a full recovery — like a crash.
 pub struct BrokerHandle {
     local_addr: SocketAddr,
+    /// (listener name, bound address), in listener order.
+    addrs: Vec<(String, SocketAddr)>,
+    /// Wakes the security loop: reread the ACLs and users now (SIGHUP).
+    reload: Arc<tokio::sync::Notify>,
     bootstrap: String,
     data_dir: PathBuf,
     broker: Arc<Broker>,
     /// Dropped with the handle: cancels `shutdown`.
     _cancel_on_drop: tokio_util::sync::DropGuard,
     shutdown: CancellationToken,
-    accept: JoinHandle<()>,
+    accept: Vec<JoinHandle<()>>,
     background: Vec<JoinHandle<()>>,
     /// Held (flock'ed) for the broker's lifetime.
     _lock: logferry_fsutil::DirLock,
@@ -111,21 +123,30 @@ pub async fn start(
         }
     };
 
-    let listener = TcpListener::bind(&cfg.listen)
-        .await
+    cfg.check()?;
+    let mut bound = Vec::new();
+    for l in cfg.listeners() {
+        bound.push(bind(&l).await?);
+    }
+    let local_addr = bound[0]
+        .socket
+        .local_addr()
         .map_err(|source| BrokerError::Bind {
             addr: cfg.listen.clone(),
             source,
         })?;
-    let local_addr = listener.local_addr().map_err(|source| BrokerError::Bind {
-        addr: cfg.listen.clone(),
-        source,
-    })?;
-    let advertised = match &cfg.advertised_listener {
-        Some(a) => a.clone(),
-        None => local_addr.to_string(),
-    };
-    let (host, port) = parse_host_port(&advertised)?;
+    let advertised = bound[0].info.advertised.clone();
+    let users = auth::Users::new(cfg.credentials_file.clone());
+    // A broker with SASL listeners and an unreadable users file would refuse everyone.
+    users.reload()?;
+    let authz = acl::Authorizer::new(
+        cfg.acl_enabled,
+        &cfg.super_users,
+        acl_source(&cfg),
+        cfg.acl_backup_path
+            .clone()
+            .unwrap_or_else(|| data_dir.join("acl-backup.toml")),
+    );
 
     // Storage recovery is blocking file I/O: keep it off the async workers.
     let dir = data_dir.clone();
@@ -145,8 +166,9 @@ pub async fn start(
     let broker = Arc::new(Broker {
         max_batch_bytes: cfg.max_request_bytes,
         cfg,
-        host,
-        port,
+        listeners: bound.iter().map(|b| b.info.clone()).collect(),
+        authz,
+        users,
         topics: storage.topics,
         groups,
         offsets: Arc::new(storage.offsets),
@@ -156,9 +178,17 @@ pub async fn start(
         shutdown: shutdown.clone(),
         metrics: metrics::BrokerMetrics::default(),
     });
+    if broker.authz.enabled() {
+        let b = broker.clone();
+        tokio::task::spawn_blocking(move || b.authz.load_initial(&b.metrics))
+            .await
+            .map_err(|e| BrokerError::Task(e.to_string()))?;
+    }
+    let reload = Arc::new(tokio::sync::Notify::new());
     let background = vec![
         tokio::spawn(session_loop(broker.clone())),
         tokio::spawn(retention_loop(broker.clone())),
+        tokio::spawn(security_loop(broker.clone(), reload.clone())),
     ];
     // Completed generations and empty groups are recorded in __consumer_offsets (as Kafka).
     let weak = Arc::downgrade(&broker);
@@ -170,11 +200,24 @@ pub async fn start(
             }
         }
     }));
-    let accept = tokio::spawn(server::accept_loop(listener, broker.clone()));
-    tracing::info!(data_dir = %data_dir.display(), advertised = %advertised,
-        "listening on {local_addr}");
+    let mut addrs = Vec::new();
+    let mut accept = Vec::new();
+    for b in bound {
+        let addr = b.socket.local_addr().map_err(|source| BrokerError::Bind {
+            addr: b.info.name.clone(),
+            source,
+        })?;
+        tracing::info!(data_dir = %data_dir.display(), listener = %b.info.name,
+            protocol = b.info.protocol.as_str(),
+            advertised = %b.info.advertised,
+            "listening on {addr}");
+        addrs.push((b.info.name.clone(), addr));
+        accept.push(tokio::spawn(server::accept_loop(b, broker.clone())));
+    }
     Ok(BrokerHandle {
         local_addr,
+        addrs,
+        reload,
         bootstrap: advertised,
         data_dir,
         broker,
@@ -213,6 +256,96 @@ fn open_storage(dir: &Path, cfg: &BrokerConfig) -> Result<Storage, BrokerError> 
         offsets,
         producer_ids,
     })
+}
+
+/// Binds a listener and prepares what its connections need (TLS acceptor, advertised
+/// address).
+async fn bind(l: &config::Listener) -> Result<server::Bound, BrokerError> {
+    let tls = if l.protocol.tls() {
+        Some(auth::tls::acceptor(l)?)
+    } else {
+        None
+    };
+    let socket = TcpListener::bind(&l.listen)
+        .await
+        .map_err(|source| BrokerError::Bind {
+            addr: l.listen.clone(),
+            source,
+        })?;
+    let local = socket.local_addr().map_err(|source| BrokerError::Bind {
+        addr: l.listen.clone(),
+        source,
+    })?;
+    let advertised = match &l.advertised {
+        Some(a) => a.clone(),
+        None => local.to_string(),
+    };
+    let (host, port) = parse_host_port(&advertised)?;
+    Ok(server::Bound {
+        socket,
+        info: Arc::new(auth::ListenerInfo {
+            name: l.name.clone(),
+            protocol: l.protocol,
+            advertised: advertised.clone(),
+            host,
+            port,
+            mechanisms: l.sasl_mechanisms.clone(),
+        }),
+        tls,
+    })
+}
+
+fn acl_source(cfg: &BrokerConfig) -> Option<acl::store::Source> {
+    match (&cfg.acl_file, &cfg.acl_url) {
+        (Some(f), _) => Some(acl::store::Source::File(f.clone())),
+        (None, Some(u)) => Some(acl::store::Source::Url(u.clone())),
+        (None, None) => None,
+    }
+}
+
+/// Rereads the ACL source and the users file every `acl_refresh_ms`, and when woken
+/// ([`BrokerHandle::reload_security`], e.g. on SIGHUP). Failures keep what is in force.
+async fn security_loop(broker: Arc<Broker>, wake: Arc<tokio::sync::Notify>) {
+    let period = Duration::from_millis(broker.cfg.acl_refresh_ms.max(1));
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    let mut last_error: Option<String> = None;
+    loop {
+        tokio::select! {
+            _ = broker.shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+            _ = wake.notified() => tracing::info!("rereading the ACLs and users"),
+        }
+        let b = broker.clone();
+        let r = tokio::task::spawn_blocking(move || {
+            let users = b.users.reload().map_err(|e| e.to_string());
+            let acl = b.authz.enabled().then(|| b.authz.reload(&b.metrics));
+            (users, acl)
+        })
+        .await;
+        let (users, acl) = match r {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::error!(error = %e, "security reload task failed");
+                continue;
+            }
+        };
+        if let Err(e) = users {
+            tracing::error!(error = %e, "users file unusable: the users in force stay");
+        }
+        match acl {
+            // Logged at error when the failure changes, not on every read of a broken source.
+            Some(acl::Reload::Failed(why)) if last_error.as_deref() != Some(why.as_str()) => {
+                tracing::error!(error = %why, "ACL source unusable: the last good rules stay in force");
+                last_error = Some(why);
+            }
+            Some(acl::Reload::Ok { .. }) if last_error.take().is_some() => {
+                tracing::info!("ACL source usable again");
+            }
+            _ => {}
+        }
+    }
 }
 
 fn parse_host_port(s: &str) -> Result<(String, i32), BrokerError> {
@@ -310,14 +443,83 @@ impl BrokerHandle {
     /// Handles one request frame body (no length prefix) as a connection would, without a
     /// socket; see [`server::handle_frame`]. For fuzzing and protocol tests.
     pub async fn handle_frame(&self, frame: bytes::Bytes) -> Result<Option<bytes::Bytes>, String> {
-        server::handle_frame(&self.broker, frame, self.local_addr).await
+        let info = self.broker.listeners[0].clone();
+        server::handle_frame(&self.broker, frame, info, self.local_addr).await
     }
 
+    /// Serves one in-memory connection on listener `name` (TLS handshake, SASL, requests)
+    /// with `input` as everything the client sends; returns everything the broker sent back.
+    /// For fuzzing the handshake paths; `None` if there is no such listener.
+    pub async fn serve_bytes(&self, name: &str, input: &[u8]) -> Option<Vec<u8>> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let info = self
+            .broker
+            .listeners
+            .iter()
+            .find(|l| l.name == name)?
+            .clone();
+        let tls = if info.protocol.tls() {
+            let l = self
+                .broker
+                .cfg
+                .listeners()
+                .into_iter()
+                .find(|l| l.name == name)?;
+            Some(auth::tls::acceptor(&l).ok()?)
+        } else {
+            None
+        };
+        let (client, server) = tokio::io::duplex(64 * 1024);
+        let (mut rd, mut wr) = tokio::io::split(client);
+        let conn = tokio::spawn(server::serve_stream(
+            self.broker.clone(),
+            server,
+            self.local_addr,
+            info,
+            tls,
+        ));
+        let mut out = Vec::new();
+        let (w, r) = tokio::join!(
+            async {
+                let _ = wr.write_all(input).await;
+                let _ = wr.shutdown().await;
+            },
+            tokio::time::timeout(Duration::from_secs(5), async {
+                let mut buf = [0u8; 16 * 1024];
+                while let Ok(n) = rd.read(&mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                    out.extend_from_slice(&buf[..n]);
+                }
+            })
+        );
+        let _ = (w, r);
+        drop(rd);
+        let _ = conn.await;
+        Some(out)
+    }
+
+    /// The first listener's bound address.
     pub fn local_addr(&self) -> std::net::SocketAddr {
         self.local_addr
     }
 
-    /// "host:port" to give to bootstrap.servers.
+    /// The bound address of listener `name` ("PLAINTEXT" for `listen`).
+    pub fn listener_addr(&self, name: &str) -> Option<SocketAddr> {
+        self.addrs.iter().find(|(n, _)| n == name).map(|(_, a)| *a)
+    }
+
+    /// Reread the ACLs and the users file now (what `logferry broker` does on SIGHUP).
+    pub fn reload_security(&self) {
+        self.reload.notify_one();
+    }
+
+    /// The generation of the ACLs in force (bumped by every change).
+    pub fn acl_generation(&self) -> u64 {
+        self.broker.authz.generation()
+    }
+
     /// Register the broker's metrics (refreshed from the log at each call of `refresh`).
     pub fn register_metrics(&self, reg: &mut prometheus_client::registry::Registry) {
         self.broker.metrics.register(reg);
@@ -328,6 +530,7 @@ impl BrokerHandle {
         self.broker.metrics.refresh(&self.broker);
     }
 
+    /// "host:port" to give to bootstrap.servers: the first listener's advertised address.
     pub fn bootstrap_servers(&self) -> String {
         self.bootstrap.clone()
     }
@@ -346,8 +549,10 @@ impl BrokerHandle {
         self.shutdown.cancel();
         // Parked joins/syncs would otherwise hold their connections until a timeout.
         self.broker.groups.close();
-        if let Err(e) = self.accept.await {
-            tracing::error!(error = %e, "accept loop failed");
+        for a in self.accept {
+            if let Err(e) = a.await {
+                tracing::error!(error = %e, "accept loop failed");
+            }
         }
         for t in self.background {
             let _ = t.await;

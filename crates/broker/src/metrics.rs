@@ -23,7 +23,19 @@ pub struct BrokerMetrics {
     pub requests: Family<Labels, Counter>,
     pub request_seconds: Family<Labels, Histogram, fn() -> Histogram>,
     pub connections: Gauge,
+    pub authorization_denied: Family<Labels, Counter>,
+    pub authentication_failures: Family<Labels, Counter>,
+    pub tls_handshake_failures: Family<Labels, Counter>,
+    pub acl_generation: Gauge,
+    pub acl_bindings: Gauge,
+    pub acl_last_reload_success: Gauge,
+    pub acl_reload_failures: Counter,
+    /// Topic label values used by `authorization_denied` (client-chosen names: bounded).
+    denied_topics: std::sync::Mutex<std::collections::HashSet<String>>,
 }
+
+/// Distinct topic names labelled in `authorization_denied`; later ones count as "_other".
+const MAX_DENIED_TOPIC_LABELS: usize = 1000;
 
 impl Default for BrokerMetrics {
     fn default() -> Self {
@@ -35,6 +47,14 @@ impl Default for BrokerMetrics {
             requests: Family::default(),
             request_seconds: Family::new_with_constructor(request_histogram),
             connections: Gauge::default(),
+            authorization_denied: Family::default(),
+            authentication_failures: Family::default(),
+            tls_handshake_failures: Family::default(),
+            acl_generation: Gauge::default(),
+            acl_bindings: Gauge::default(),
+            acl_last_reload_success: Gauge::default(),
+            acl_reload_failures: Counter::default(),
+            denied_topics: Default::default(),
         }
     }
 }
@@ -76,6 +96,84 @@ impl BrokerMetrics {
             "Open client connections",
             self.connections.clone(),
         );
+        reg.register(
+            "logferry_broker_authorization_denied",
+            "Requests (per topic or resource) refused by the ACLs, by operation and topic",
+            self.authorization_denied.clone(),
+        );
+        reg.register(
+            "logferry_broker_authentication_failures",
+            "SASL authentications refused, by mechanism",
+            self.authentication_failures.clone(),
+        );
+        reg.register(
+            "logferry_broker_tls_handshake_failures",
+            "TLS handshakes that failed or timed out, by listener",
+            self.tls_handshake_failures.clone(),
+        );
+        reg.register(
+            "logferry_broker_acl_generation",
+            "Generation of the ACLs in force (bumped by every change)",
+            self.acl_generation.clone(),
+        );
+        reg.register(
+            "logferry_broker_acl_bindings",
+            "ACL bindings in force (one per rule and operation)",
+            self.acl_bindings.clone(),
+        );
+        reg.register(
+            "logferry_broker_acl_last_reload_success",
+            "1 if the last read of the ACL source gave valid rules, 0 if the last good ones stay",
+            self.acl_last_reload_success.clone(),
+        );
+        reg.register(
+            "logferry_broker_acl_reload_failures",
+            "Reads of the ACL source that were unreadable or invalid (the last good rules stayed)",
+            self.acl_reload_failures.clone(),
+        );
+    }
+
+    /// A request refused by the ACLs.
+    pub fn denied(&self, operation: &str, topic: &str) {
+        let topic = {
+            let mut seen = self.denied_topics.lock().unwrap_or_else(|p| p.into_inner());
+            if seen.contains(topic) || seen.len() < MAX_DENIED_TOPIC_LABELS {
+                seen.insert(topic.to_string());
+                topic.to_string()
+            } else {
+                "_other".to_string()
+            }
+        };
+        self.authorization_denied
+            .get_or_create(&vec![
+                ("operation", operation.to_string()),
+                ("topic", topic),
+            ])
+            .inc();
+    }
+
+    pub fn authentication_failed(&self, mechanism: &str) {
+        self.authentication_failures
+            .get_or_create(&vec![("mechanism", mechanism.to_string())])
+            .inc();
+    }
+
+    pub fn tls_handshake_failed(&self, listener: &str) {
+        self.tls_handshake_failures
+            .get_or_create(&vec![("listener", listener.to_string())])
+            .inc();
+    }
+
+    pub fn acl_reloaded(&self, ok: bool) {
+        self.acl_last_reload_success.set(i64::from(ok));
+        if !ok {
+            self.acl_reload_failures.inc();
+        }
+    }
+
+    pub fn acl_installed(&self, generation: u64, bindings: usize) {
+        self.acl_generation.set(generation as i64);
+        self.acl_bindings.set(bindings as i64);
     }
 
     pub fn appended(&self, topic: &str, partition: i32, records: i64, bytes: usize) {

@@ -1,5 +1,7 @@
 //! Shared broker state handed to every connection.
 
+use super::acl::Authorizer;
+use super::auth::{ListenerInfo, Users};
 use super::config::BrokerConfig;
 use super::flusher::Flusher;
 use super::group::Coordinator;
@@ -17,9 +19,12 @@ pub const CLUSTER_ID: &str = "logferry-bundled";
 
 pub struct Broker {
     pub cfg: BrokerConfig,
-    /// Advertised host and port (Metadata, FindCoordinator).
-    pub host: String,
-    pub port: i32,
+    /// Every listener (advertised host and port per listener: Metadata, FindCoordinator).
+    pub listeners: Vec<Arc<ListenerInfo>>,
+    /// The ACLs (everything allowed when `acl_enabled` is off).
+    pub authz: Authorizer,
+    /// The SASL users.
+    pub users: Users,
     pub topics: Topics,
     pub groups: Arc<Coordinator>,
     pub offsets: Arc<OffsetStore>,

@@ -6,6 +6,7 @@
 
 use super::describe_configs::{BROKER, TOPIC};
 use super::{str_bytes, Ctx, ResponseError, NONE};
+use crate::acl::Op;
 use crate::topic_config::{self, ConfigError, ConfigType, TopicOverrides};
 use crate::topics::TopicError;
 use kafka_protocol::messages::{
@@ -152,6 +153,13 @@ fn apply(
 ) -> Outcome {
     let b = ctx.broker;
     match resource_type {
+        // Kafka: ALTER_CONFIGS on the topic; here ADMIN.
+        TOPIC if !ctx.topic_allowed(Op::Admin, name) => {
+            return (
+                ResponseError::TopicAuthorizationFailed.code(),
+                Some(format!("not authorized to alter topic {}", &**name)),
+            )
+        }
         TOPIC => {}
         BROKER => {
             return (

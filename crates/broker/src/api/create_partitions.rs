@@ -2,6 +2,7 @@
 //! this broker, once per new partition.
 
 use super::{str_bytes, Ctx, ResponseError, NONE};
+use crate::acl::Op;
 use crate::state::NODE_ID;
 use crate::topics::{TopicError, MAX_PARTITIONS};
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
@@ -25,6 +26,11 @@ pub fn handle(ctx: &Ctx<'_>, req: CreatePartitionsRequest) -> CreatePartitionsRe
                     })
             });
             let (code, msg) = match have {
+                // Kafka: ALTER on the topic; here ADMIN.
+                _ if !ctx.topic_allowed(Op::Admin, &name) => (
+                    ResponseError::TopicAuthorizationFailed.code(),
+                    format!("not authorized to alter topic {name}"),
+                ),
                 None => (
                     ResponseError::UnknownTopicOrPartition.code(),
                     format!("unknown topic {name}"),

@@ -2,6 +2,7 @@
 //! configs given at creation are validated and stored as the topic's overrides.
 
 use super::{str_bytes, Ctx, ResponseError, NONE};
+use crate::acl::Op;
 use crate::topic_config::{self, TopicOverrides};
 use crate::topics::{valid_topic_name, TopicError, MAX_PARTITIONS};
 use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
@@ -39,7 +40,13 @@ pub fn handle(ctx: &Ctx<'_>, req: CreateTopicsRequest) -> CreateTopicsResponse {
                 .with_name(t.name)
                 .with_num_partitions(partitions)
                 .with_replication_factor(1);
-            let (err, msg) = if t.replication_factor > 1 {
+            // Kafka: CREATE on the cluster or the topic; here ADMIN on the topic.
+            let (err, msg) = if !ctx.topic_allowed(Op::Admin, &name) {
+                (
+                    ResponseError::TopicAuthorizationFailed.code(),
+                    format!("not authorized to create topic {name}"),
+                )
+            } else if t.replication_factor > 1 {
                 (
                     ResponseError::InvalidReplicationFactor.code(),
                     "single-node broker: replication factor must be 1".to_string(),

@@ -3,6 +3,7 @@
 //! (Kafka's policy violation).
 
 use super::{Ctx, ResponseError};
+use crate::acl::Op;
 use kafka_protocol::messages::delete_records_response::{
     DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
 };
@@ -17,7 +18,13 @@ pub fn handle(ctx: &Ctx<'_>, req: DeleteRecordsRequest) -> DeleteRecordsResponse
         .topics
         .into_iter()
         .map(|t| {
-            let topic = b.topics.get(&t.name.0);
+            // Kafka: DELETE on the topic; here ADMIN.
+            let allowed = ctx.topic_allowed(Op::Admin, &t.name.0);
+            let topic = if allowed {
+                b.topics.get(&t.name.0)
+            } else {
+                None
+            };
             let policy_ok = topic
                 .as_ref()
                 .is_some_and(|tp| !tp.is_internal() && tp.effective(&b.cfg).cleanup.delete);
@@ -32,6 +39,10 @@ pub fn handle(ctx: &Ctx<'_>, req: DeleteRecordsRequest) -> DeleteRecordsResponse
                         .as_ref()
                         .and_then(|tp| tp.partition(dp.partition_index))
                     else {
+                        if !allowed {
+                            return r
+                                .with_error_code(ResponseError::TopicAuthorizationFailed.code());
+                        }
                         return r.with_error_code(ResponseError::UnknownTopicOrPartition.code());
                     };
                     if !policy_ok {

@@ -2,6 +2,7 @@
 //! committed offsets are gone; internal topics cannot be deleted.
 
 use super::{str_bytes, Ctx, ResponseError, NONE};
+use crate::acl::Op;
 use crate::topics::TopicError;
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse, TopicName};
@@ -30,6 +31,16 @@ pub async fn handle(ctx: &Ctx<'_>, req: DeleteTopicsRequest) -> DeleteTopicsResp
         let r = DeletableTopicResult::default()
             .with_name(name.clone().map(|n| TopicName(str_bytes(&n))))
             .with_topic_id(id);
+        // Kafka: DELETE on the topic; here ADMIN. Refused whether the topic exists or not.
+        let refused = match (&name, &found) {
+            (Some(n), _) => !ctx.topic_allowed(Op::Admin, n),
+            (None, Some(t)) => !ctx.topic_allowed(Op::Admin, &t.name),
+            (None, None) => false,
+        };
+        if refused {
+            responses.push(r.with_error_code(ResponseError::TopicAuthorizationFailed.code()));
+            continue;
+        }
         let Some(topic) = found else {
             let code = if name.is_none() {
                 ResponseError::UnknownTopicId.code()

@@ -1,6 +1,7 @@
 //! DescribeCluster (60): this node is the whole cluster and its controller.
 
-use super::{str_bytes, Ctx, NONE};
+use super::{str_bytes, Ctx, ResponseError, NONE};
+use crate::acl::Op;
 use crate::state::{CLUSTER_ID, NODE_ID};
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
@@ -14,7 +15,6 @@ const MISMATCHED_ENDPOINT_TYPE: i16 = 114;
 const NO_OPERATIONS: i32 = i32::MIN;
 
 pub fn handle(ctx: &Ctx<'_>, req: DescribeClusterRequest) -> DescribeClusterResponse {
-    let b = ctx.broker;
     let resp = DescribeClusterResponse::default()
         .with_endpoint_type(BROKERS)
         .with_cluster_id(str_bytes(CLUSTER_ID))
@@ -26,9 +26,14 @@ pub fn handle(ctx: &Ctx<'_>, req: DescribeClusterRequest) -> DescribeClusterResp
             .with_error_message(Some(str_bytes("this node serves the broker endpoint only")))
             .with_controller_id(BrokerId(-1));
     }
+    if !ctx.cluster_allowed(Op::Describe) {
+        return resp
+            .with_error_code(ResponseError::ClusterAuthorizationFailed.code())
+            .with_error_message(Some(str_bytes("not authorized to describe the cluster")));
+    }
     resp.with_error_code(NONE)
         .with_brokers(vec![DescribeClusterBroker::default()
             .with_broker_id(BrokerId(NODE_ID))
-            .with_host(str_bytes(&b.host))
-            .with_port(b.port)])
+            .with_host(str_bytes(ctx.host()))
+            .with_port(ctx.port())])
 }

@@ -3,6 +3,7 @@
 //! and every value is the one in force.
 
 use super::{str_bytes, Ctx, ResponseError};
+use crate::acl::Op;
 use crate::config::{BrokerConfig, Flush};
 use crate::state::NODE_ID;
 use crate::topic_config::{self, ConfigType, TOPIC_KEYS};
@@ -46,6 +47,17 @@ pub fn handle(ctx: &Ctx<'_>, req: DescribeConfigsRequest) -> DescribeConfigsResp
                 .with_resource_type(r.resource_type)
                 .with_resource_name(r.resource_name.clone());
             let entries = match r.resource_type {
+                // Kafka: DESCRIBE_CONFIGS on the topic / cluster; here DESCRIBE.
+                TOPIC if !ctx.topic_allowed(Op::Describe, &r.resource_name) => {
+                    return res
+                        .with_error_code(ResponseError::TopicAuthorizationFailed.code())
+                        .with_error_message(Some(str_bytes("not authorized")))
+                }
+                BROKER if !ctx.cluster_allowed(Op::Describe) => {
+                    return res
+                        .with_error_code(ResponseError::ClusterAuthorizationFailed.code())
+                        .with_error_message(Some(str_bytes("not authorized")))
+                }
                 TOPIC => match b.topics.get(&r.resource_name) {
                     Some(t) => topic_entries(&t.overrides(), &b.cfg),
                     None => {
@@ -60,7 +72,7 @@ pub fn handle(ctx: &Ctx<'_>, req: DescribeConfigsRequest) -> DescribeConfigsResp
                 BROKER
                     if r.resource_name.is_empty() || *r.resource_name == *NODE_ID.to_string() =>
                 {
-                    broker_entries(&b.cfg, &b.host, b.port)
+                    broker_entries(&b.cfg, ctx.host(), ctx.port())
                 }
                 _ => {
                     return res

@@ -1,6 +1,7 @@
 //! DescribeGroups (15).
 
-use super::{str_bytes, Ctx};
+use super::{str_bytes, Ctx, ResponseError};
+use crate::acl::Op;
 use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
 use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
 
@@ -11,6 +12,9 @@ pub fn handle(ctx: &Ctx<'_>, req: DescribeGroupsRequest) -> DescribeGroupsRespon
         .into_iter()
         .map(|gid| {
             let d = DescribedGroup::default().with_group_id(gid.clone());
+            if !ctx.group_allowed(Op::Describe, &gid.0) {
+                return d.with_error_code(ResponseError::GroupAuthorizationFailed.code());
+            }
             match b.groups.describe(&gid.0) {
                 Some(g) => d
                     .with_group_state(str_bytes(g.state))

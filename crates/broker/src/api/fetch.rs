@@ -3,6 +3,7 @@
 //! No fetch sessions: session id 0 tells clients to send full requests.
 
 use super::{Ctx, ResponseError};
+use crate::acl::Op;
 use crate::partition::FetchRead;
 use crate::records::compression::MAX_DECOMPRESSED;
 use crate::records::convert::{self, ConvertError};
@@ -50,7 +51,17 @@ fn read_all(ctx: &Ctx<'_>, req: &FetchRequest) -> (FetchResponse, usize, bool) {
         } else {
             b.topics.get(&ft.topic.0)
         };
-        let missing = if ctx.version >= 13 {
+        // Kafka: READ on the topic; a refused topic answers TOPIC_AUTHORIZATION_FAILED for
+        // each partition asked, whether it exists or not.
+        let refused = topic
+            .as_ref()
+            .map(|t| t.name.as_str())
+            .or((ctx.version < 13).then_some(ft.topic.0.as_str()))
+            .is_some_and(|name| !ctx.topic_allowed(Op::Read, name));
+        let topic = if refused { None } else { topic };
+        let missing = if refused {
+            ResponseError::TopicAuthorizationFailed.code()
+        } else if ctx.version >= 13 {
             ResponseError::UnknownTopicId.code()
         } else {
             ResponseError::UnknownTopicOrPartition.code()

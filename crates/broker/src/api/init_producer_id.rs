@@ -15,6 +15,10 @@ pub async fn handle(ctx: &Ctx<'_>, req: InitProducerIdRequest) -> InitProducerId
     {
         return resp.with_error_code(ResponseError::TransactionalIdAuthorizationFailed.code());
     }
+    // Kafka 3.x: an idempotent producer needs WRITE on some topic.
+    if !ctx.any_topic_writable() {
+        return resp.with_error_code(ResponseError::ClusterAuthorizationFailed.code());
+    }
     // v3+: an existing producer asks for an epoch bump (keeps its id).
     if req.producer_id.0 >= 0 && req.producer_epoch >= 0 && req.producer_epoch < i16::MAX - 1 {
         return resp

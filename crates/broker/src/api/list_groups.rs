@@ -2,6 +2,7 @@
 //! offsets or recorded metadata): those are Empty.
 
 use super::{str_bytes, Ctx};
+use crate::acl::Op;
 use crate::group::GroupListing;
 use kafka_protocol::messages::list_groups_response::ListedGroup;
 use kafka_protocol::messages::{GroupId, ListGroupsRequest, ListGroupsResponse};
@@ -24,6 +25,9 @@ pub fn handle(ctx: &Ctx<'_>, req: ListGroupsRequest) -> ListGroupsResponse {
     groups.sort();
     let listed = groups
         .into_iter()
+        // Only the groups this client may describe (Kafka's filtering without cluster
+        // DESCRIBE).
+        .filter(|l| ctx.group_allowed(Op::Describe, &l.group_id))
         .filter(|l| {
             req.states_filter.is_empty() || req.states_filter.iter().any(|s| **s == *l.state)
         })

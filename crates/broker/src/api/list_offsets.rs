@@ -5,6 +5,7 @@
 //! (`old_style_offsets`, at most `max_num_offsets`). Leader epoch is always 0.
 
 use super::{Ctx, ResponseError};
+use crate::acl::Op;
 use crate::partition::Partition;
 use kafka_protocol::messages::list_offsets_request::ListOffsetsPartition;
 use kafka_protocol::messages::list_offsets_response::{
@@ -24,7 +25,13 @@ pub fn handle(ctx: &Ctx<'_>, req: ListOffsetsRequest) -> ListOffsetsResponse {
         .topics
         .into_iter()
         .map(|t| {
-            let topic = b.topics.get(&t.name.0);
+            // Kafka: DESCRIBE on the topic.
+            let allowed = ctx.topic_allowed(Op::Describe, &t.name.0);
+            let topic = if allowed {
+                b.topics.get(&t.name.0)
+            } else {
+                None
+            };
             let parts = t
                 .partitions
                 .into_iter()
@@ -32,6 +39,9 @@ pub fn handle(ctx: &Ctx<'_>, req: ListOffsetsRequest) -> ListOffsetsResponse {
                     let r = ListOffsetsPartitionResponse::default()
                         .with_partition_index(lp.partition_index);
                     match topic.as_ref().and_then(|t| t.partition(lp.partition_index)) {
+                        None if !allowed => {
+                            r.with_error_code(ResponseError::TopicAuthorizationFailed.code())
+                        }
                         None => r.with_error_code(ResponseError::UnknownTopicOrPartition.code()),
                         Some(p) => answer(ctx.version, p, &lp, r),
                     }

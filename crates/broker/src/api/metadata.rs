@@ -3,6 +3,7 @@
 //! topic ids and may ask by id; internal topics are flagged.
 
 use super::{str_bytes, Ctx, ResponseError};
+use crate::acl::Op;
 use crate::state::{CLUSTER_ID, NODE_ID};
 use crate::topics::{Topic, TopicError};
 use kafka_protocol::messages::metadata_response::{
@@ -28,14 +29,36 @@ pub fn handle(ctx: &Ctx<'_>, req: MetadataRequest) -> MetadataResponse {
     };
     let auto_create = ctx.version < 4 || req.allow_auto_topic_creation;
     let topics = match requested {
-        None => b.topics.all().iter().map(|t| describe(t)).collect(),
+        // All topics: only those this client may describe (Kafka's filtering; not counted
+        // as denials).
+        None => b
+            .topics
+            .all()
+            .iter()
+            .filter(|t| ctx.topic_visible(&t.name))
+            .map(|t| describe(t))
+            .collect(),
         Some(names) => names
             .into_iter()
             .map(|name| {
-                let found = if auto_create {
-                    b.topics.get_or_create(&name).map(Some)
-                } else {
-                    Ok(b.topics.get(&name))
+                if !ctx.topic_allowed(Op::Describe, &name) {
+                    return error_topic(&name, ResponseError::TopicAuthorizationFailed.code());
+                }
+                let existing = b.topics.get(&name);
+                // Kafka: auto-creation needs CREATE, and a client refused it gets
+                // TOPIC_AUTHORIZATION_FAILED; here the right to write the topic.
+                let found = match existing {
+                    Some(t) => Ok(Some(t)),
+                    None if auto_create => {
+                        if !ctx.topic_allowed(Op::Write, &name) {
+                            return error_topic(
+                                &name,
+                                ResponseError::TopicAuthorizationFailed.code(),
+                            );
+                        }
+                        b.topics.get_or_create(&name).map(Some)
+                    }
+                    None => Ok(None),
                 };
                 match found {
                     Ok(Some(t)) => describe(&t),
@@ -57,8 +80,8 @@ pub fn handle(ctx: &Ctx<'_>, req: MetadataRequest) -> MetadataResponse {
     MetadataResponse::default()
         .with_brokers(vec![MetadataResponseBroker::default()
             .with_node_id(BrokerId(NODE_ID))
-            .with_host(str_bytes(&b.host))
-            .with_port(b.port)])
+            .with_host(str_bytes(ctx.host()))
+            .with_port(ctx.port())])
         .with_cluster_id(Some(str_bytes(CLUSTER_ID)))
         .with_controller_id(BrokerId(NODE_ID))
         .with_topics(topics)

@@ -1,6 +1,7 @@
 //! One module per Kafka API. [`handle`] dispatches a decoded request; the advertised version
 //! ranges live in [`SUPPORTED`] and nothing else is advertised.
 
+pub mod acls;
 pub mod alter_configs;
 pub mod api_versions;
 pub mod create_partitions;
@@ -25,6 +26,8 @@ pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod sync_group;
 
+use super::acl::{Identity, Op, ResourceType};
+use super::auth::Session;
 use super::state::Broker;
 use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
 use kafka_protocol::protocol::StrBytes;
@@ -62,6 +65,11 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DeleteTopics, 0, 6),
     (ApiKey::DescribeCluster, 0, 1),
     (ApiKey::DeleteRecords, 0, 2),
+    (ApiKey::SaslHandshake, 0, 1),
+    (ApiKey::SaslAuthenticate, 0, 2),
+    (ApiKey::DescribeAcls, 0, 3),
+    (ApiKey::CreateAcls, 0, 3),
+    (ApiKey::DeleteAcls, 0, 3),
 ];
 
 pub fn supported(key: ApiKey) -> Option<(i16, i16)> {
@@ -83,6 +91,85 @@ pub struct Ctx<'a> {
     pub version: i16,
     pub client_id: &'a str,
     pub peer: SocketAddr,
+    /// The connection: listener, principal, group.
+    pub session: &'a Session,
+}
+
+impl Ctx<'_> {
+    /// The advertised host of the listener this request came in on.
+    pub fn host(&self) -> &str {
+        &self.session.listener.host
+    }
+
+    pub fn port(&self) -> i32 {
+        self.session.listener.port
+    }
+
+    fn identity(&self) -> Identity<'_> {
+        Identity {
+            user: &self.session.user,
+            client_id: self.client_id,
+            conn_group: self.session.group.as_deref(),
+            ip: self.peer.ip(),
+        }
+    }
+
+    /// May this client do `op` on topic `name`?
+    pub fn topic_allowed(&self, op: Op, name: &str) -> bool {
+        self.broker.authz.check(
+            &self.identity(),
+            op,
+            ResourceType::Topic,
+            name,
+            None,
+            &self.broker.metrics,
+        )
+    }
+
+    /// May this client describe topic `name`? Not counted as a denial (filtering).
+    pub fn topic_visible(&self, name: &str) -> bool {
+        self.broker.authz.permits(
+            &self.identity(),
+            Op::Describe,
+            ResourceType::Topic,
+            name,
+            None,
+        )
+    }
+
+    /// May this client do `op` on group `name` (which is also its group.id)?
+    pub fn group_allowed(&self, op: Op, name: &str) -> bool {
+        self.broker.authz.check(
+            &self.identity(),
+            op,
+            ResourceType::Group,
+            name,
+            Some(name),
+            &self.broker.metrics,
+        )
+    }
+
+    /// May this client do `op` on the cluster?
+    pub fn cluster_allowed(&self, op: Op) -> bool {
+        self.broker.authz.check(
+            &self.identity(),
+            op,
+            ResourceType::Cluster,
+            crate::acl::rules::CLUSTER_NAME,
+            None,
+            &self.broker.metrics,
+        )
+    }
+
+    /// May this client write some topic (InitProducerId without a transactional id)?
+    pub fn any_topic_writable(&self) -> bool {
+        self.broker.authz.check_any(
+            &self.identity(),
+            Op::Write,
+            ResourceType::Topic,
+            &self.broker.metrics,
+        )
+    }
 }
 
 pub type LaterResponse = Pin<Box<dyn Future<Output = ResponseKind> + Send>>;
@@ -108,6 +195,9 @@ pub fn str_bytes(s: &str) -> StrBytes {
 /// Handles one request to completion (except the durability wait of Produce).
 pub async fn handle(ctx: &Ctx<'_>, key: ApiKey, req: RequestKind) -> Result<Reply, Unimplemented> {
     use ResponseKind as R;
+    if let Some(refused) = refused_group_request(ctx, &req) {
+        return Ok(Reply::Now(Box::new(refused)));
+    }
     Ok(Reply::Now(Box::new(match req {
         RequestKind::ApiVersions(_) => R::ApiVersions(api_versions::handle(ctx.version)),
         RequestKind::Metadata(r) => R::Metadata(metadata::handle(ctx, r)),
@@ -137,8 +227,54 @@ pub async fn handle(ctx: &Ctx<'_>, key: ApiKey, req: RequestKind) -> Result<Repl
         RequestKind::DeleteTopics(r) => R::DeleteTopics(delete_topics::handle(ctx, r).await),
         RequestKind::DescribeCluster(r) => R::DescribeCluster(describe_cluster::handle(ctx, r)),
         RequestKind::DeleteRecords(r) => R::DeleteRecords(delete_records::handle(ctx, r)),
+        RequestKind::DescribeAcls(r) => R::DescribeAcls(acls::describe(ctx, r)),
+        RequestKind::CreateAcls(r) => R::CreateAcls(acls::create(ctx, r).await),
+        RequestKind::DeleteAcls(r) => R::DeleteAcls(acls::delete(ctx, r).await),
+        // Authentication is over (or was never asked for) on this connection.
+        RequestKind::SaslHandshake(_) => R::SaslHandshake(
+            kafka_protocol::messages::SaslHandshakeResponse::default()
+                .with_error_code(ResponseError::IllegalSaslState.code()),
+        ),
+        RequestKind::SaslAuthenticate(_) => R::SaslAuthenticate(
+            kafka_protocol::messages::SaslAuthenticateResponse::default()
+                .with_error_code(ResponseError::IllegalSaslState.code())
+                .with_error_message(Some(str_bytes("already authenticated"))),
+        ),
         _ => return Err(Unimplemented(key)),
     })))
+}
+
+/// Group membership requests (Kafka: READ on the group) the ACLs refuse, answered with
+/// GROUP_AUTHORIZATION_FAILED before the coordinator sees them.
+fn refused_group_request(ctx: &Ctx<'_>, req: &RequestKind) -> Option<ResponseKind> {
+    use kafka_protocol::messages::{
+        HeartbeatResponse, JoinGroupResponse, LeaveGroupResponse, SyncGroupResponse,
+    };
+    let code = ResponseError::GroupAuthorizationFailed.code();
+    let (group, refusal) = match req {
+        RequestKind::JoinGroup(r) => (
+            &r.group_id,
+            ResponseKind::JoinGroup(
+                JoinGroupResponse::default()
+                    .with_error_code(code)
+                    .with_generation_id(-1),
+            ),
+        ),
+        RequestKind::SyncGroup(r) => (
+            &r.group_id,
+            ResponseKind::SyncGroup(SyncGroupResponse::default().with_error_code(code)),
+        ),
+        RequestKind::Heartbeat(r) => (
+            &r.group_id,
+            ResponseKind::Heartbeat(HeartbeatResponse::default().with_error_code(code)),
+        ),
+        RequestKind::LeaveGroup(r) => (
+            &r.group_id,
+            ResponseKind::LeaveGroup(LeaveGroupResponse::default().with_error_code(code)),
+        ),
+        _ => return None,
+    };
+    (!ctx.group_allowed(Op::Read, &group.0)).then_some(refusal)
 }
 
 #[cfg(test)]
@@ -172,6 +308,11 @@ mod tests {
         (ApiKey::DeleteTopics, 0, 6),
         (ApiKey::DescribeCluster, 0, 1),
         (ApiKey::DeleteRecords, 0, 2),
+        (ApiKey::SaslHandshake, 0, 1),
+        (ApiKey::SaslAuthenticate, 0, 2),
+        (ApiKey::DescribeAcls, 0, 3),
+        (ApiKey::CreateAcls, 0, 3),
+        (ApiKey::DeleteAcls, 0, 3),
     ];
 
     #[test]

@@ -3,6 +3,7 @@
 //! v1 may carry a commit timestamp per partition, v2–v4 a retention time (expire timestamp).
 
 use super::{Ctx, ResponseError, NONE};
+use crate::acl::Op;
 use crate::offsets::Committed;
 use crate::topics::valid_topic_name;
 use kafka_protocol::messages::offset_commit_response::{
@@ -18,6 +19,9 @@ pub async fn handle(ctx: &Ctx<'_>, req: OffsetCommitRequest) -> OffsetCommitResp
     // The offsets log stores names with a u16 length; longer ones are refused up front.
     let mut err = if group.is_empty() || group.len() > MAX_GROUP_ID {
         ResponseError::InvalidGroupId.code()
+    } else if !ctx.group_allowed(Op::Read, &group) {
+        // Kafka: READ on the group (then on each topic).
+        ResponseError::GroupAuthorizationFailed.code()
     } else {
         ctx.broker
             .groups
@@ -32,10 +36,25 @@ pub async fn handle(ctx: &Ctx<'_>, req: OffsetCommitRequest) -> OffsetCommitResp
     } else {
         -1
     };
+    // Topics refused (READ) are not committed; checked once per topic.
+    let group_ok = err == NONE;
+    let refused: std::collections::HashSet<String> = if group_ok {
+        req.topics
+            .iter()
+            .filter(|t| !ctx.topic_allowed(Op::Read, &t.name.0))
+            .map(|t| t.name.0.to_string())
+            .collect()
+    } else {
+        Default::default()
+    };
+    let topic_ok =
+        |t: &kafka_protocol::messages::offset_commit_request::OffsetCommitRequestTopic| {
+            !refused.contains(t.name.0.as_str())
+        };
     let entries: Vec<(String, i32, Committed)> = req
         .topics
         .iter()
-        .filter(|t| valid_topic_name(&t.name.0))
+        .filter(|t| valid_topic_name(&t.name.0) && topic_ok(t))
         .flat_map(|t| {
             t.partitions.iter().map(|p| {
                 (
@@ -78,10 +97,12 @@ pub async fn handle(ctx: &Ctx<'_>, req: OffsetCommitRequest) -> OffsetCommitResp
                         .map(|p| {
                             OffsetCommitResponsePartition::default()
                                 .with_partition_index(p.partition_index)
-                                .with_error_code(if valid_topic_name(&t.name.0) {
-                                    err
-                                } else {
+                                .with_error_code(if !valid_topic_name(&t.name.0) {
                                     ResponseError::InvalidTopicException.code()
+                                } else if refused.contains(t.name.0.as_str()) {
+                                    ResponseError::TopicAuthorizationFailed.code()
+                                } else {
+                                    err
                                 })
                         })
                         .collect(),

@@ -1,7 +1,8 @@
 //! OffsetFetch (9): v0–v7 ask for one group, v8+ for a batch of groups. Partitions never
 //! committed get offset -1; null topics (v2+) mean everything the group committed.
 
-use super::{str_bytes, Ctx};
+use super::{str_bytes, Ctx, ResponseError};
+use crate::acl::Op;
 use crate::offsets::OffsetStore;
 use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
@@ -58,6 +59,11 @@ pub fn handle(ctx: &Ctx<'_>, req: OffsetFetchRequest) -> OffsetFetchResponse {
             .into_iter()
             .map(|g| {
                 let group = g.group_id.0.to_string();
+                if !ctx.group_allowed(Op::Describe, &group) {
+                    return OffsetFetchResponseGroup::default()
+                        .with_group_id(g.group_id)
+                        .with_error_code(ResponseError::GroupAuthorizationFailed.code());
+                }
                 let names = g.topics.map(|ts| {
                     ts.into_iter()
                         .map(|t| (t.name.0.to_string(), t.partition_indexes))
@@ -90,6 +96,33 @@ pub fn handle(ctx: &Ctx<'_>, req: OffsetFetchRequest) -> OffsetFetchResponse {
         return OffsetFetchResponse::default().with_groups(groups);
     }
     let group = req.group_id.0.to_string();
+    if !ctx.group_allowed(Op::Describe, &group) {
+        // v2+ carry a top-level error; v0/v1 clients see it per partition.
+        let code = ResponseError::GroupAuthorizationFailed.code();
+        let topics = req
+            .topics
+            .unwrap_or_default()
+            .into_iter()
+            .map(|t| {
+                OffsetFetchResponseTopic::default()
+                    .with_partitions(
+                        t.partition_indexes
+                            .iter()
+                            .map(|&p| {
+                                OffsetFetchResponsePartition::default()
+                                    .with_partition_index(p)
+                                    .with_committed_offset(-1)
+                                    .with_error_code(code)
+                            })
+                            .collect(),
+                    )
+                    .with_name(t.name)
+            })
+            .collect();
+        return OffsetFetchResponse::default()
+            .with_error_code(code)
+            .with_topics(topics);
+    }
     let names = req.topics.map(|ts| {
         ts.into_iter()
             .map(|t| (t.name.0.to_string(), t.partition_indexes))

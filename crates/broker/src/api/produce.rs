@@ -3,6 +3,7 @@
 //! gets no response at all.
 
 use super::{Ctx, Reply, ResponseError};
+use crate::acl::Op;
 use crate::log::batch::BatchError;
 use crate::log::producer_state::SeqError;
 use crate::log::AppendError;
@@ -56,6 +57,10 @@ pub fn handle(ctx: &Ctx<'_>, req: ProduceRequest) -> Reply {
         {
             // No transaction coordinator here.
             Err(ResponseError::TransactionalIdAuthorizationFailed.code())
+        } else if !ctx.topic_allowed(Op::Write, &name) {
+            // Checked before the topic is looked up or auto-created: a refused write leaves
+            // no trace, not even a topic.
+            Err(ResponseError::TopicAuthorizationFailed.code())
         } else {
             match b.topics.get_or_create(&name) {
                 // Only the broker writes internal topics (Kafka: "Cannot append to internal
