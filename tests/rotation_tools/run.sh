@@ -278,7 +278,7 @@ run_case() {
     agent_pid=$!
     echo "$agent_pid" >>"$C/pids"
     maddr=$(wait_for_log "$C/agent.log" \
-        's/.*metrics endpoint listening.*local=\([0-9.]*:[0-9]*\).*/\1/p' "$agent_pid")
+        's/.*endpoint listening.*local=\([0-9.]*:[0-9]*\).*/\1/p' "$agent_pid")
     if [ "$OUTAGE" = 1 ]; then
         kaddr=$addr
     else
