@@ -230,25 +230,7 @@ pub(super) fn validate_monitor(raw: RawMonitor) -> Result<MonitorConfig, ConfigE
             Some(addr.to_string())
         }
     };
-    let mut librdkafka = BTreeMap::new();
-    for (k, v) in raw.librdkafka {
-        let s = match v {
-            toml::Value::String(s) => s,
-            toml::Value::Integer(i) => i.to_string(),
-            toml::Value::Float(f) => f.to_string(),
-            toml::Value::Boolean(b) => b.to_string(),
-            other => {
-                return Err(section_err(
-                    "monitor.librdkafka",
-                    format!(
-                        "\"{k}\" must be a string, number or boolean, not {}",
-                        other.type_str()
-                    ),
-                ))
-            }
-        };
-        librdkafka.insert(k, s);
-    }
+    let librdkafka = super::output::librdkafka_properties("monitor.librdkafka", raw.librdkafka)?;
     Ok(MonitorConfig {
         enabled: raw.enabled,
         topic: raw.topic,

@@ -43,8 +43,21 @@ pub(super) fn validate_output(raw: RawOutput) -> Result<OutputConfig, ConfigErro
         "bundled" => Brokers::Bundled,
         list => Brokers::External(list.to_string()),
     };
-    let mut librdkafka = BTreeMap::new();
-    for (k, v) in raw.librdkafka {
+    let librdkafka = librdkafka_properties("output.librdkafka", raw.librdkafka)?;
+    Ok(OutputConfig {
+        brokers,
+        librdkafka,
+    })
+}
+
+/// A `[... .librdkafka]` table as librdkafka properties: every value a string, number or
+/// boolean, passed as its text.
+pub(super) fn librdkafka_properties(
+    section: &str,
+    table: BTreeMap<String, toml::Value>,
+) -> Result<BTreeMap<String, String>, ConfigError> {
+    let mut out = BTreeMap::new();
+    for (k, v) in table {
         let s = match v {
             toml::Value::String(s) => s,
             toml::Value::Integer(i) => i.to_string(),
@@ -52,7 +65,7 @@ pub(super) fn validate_output(raw: RawOutput) -> Result<OutputConfig, ConfigErro
             toml::Value::Boolean(b) => b.to_string(),
             other => {
                 return Err(section_err(
-                    "output.librdkafka",
+                    section,
                     format!(
                         "\"{k}\" must be a string, number or boolean, not {}",
                         other.type_str()
@@ -60,10 +73,7 @@ pub(super) fn validate_output(raw: RawOutput) -> Result<OutputConfig, ConfigErro
                 ))
             }
         };
-        librdkafka.insert(k, s);
+        out.insert(k, s);
     }
-    Ok(OutputConfig {
-        brokers,
-        librdkafka,
-    })
+    Ok(out)
 }

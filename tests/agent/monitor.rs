@@ -682,22 +682,7 @@ async fn pipeline_probe_alert_fires_when_the_agent_stops_and_resolves_when_it_is
 
 #[test]
 fn promtool_accepts_the_monitor_rules_file() {
-    let out = std::process::Command::new("promtool")
-        .args([
-            "check",
-            "rules",
-            concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/packaging/prometheus/logferry-monitor-rules.yml"
-            ),
-        ])
-        .output()
-        .expect("promtool (Debian package prometheus) must be installed; .ci/run installs it");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    crate::monitoring::promtool_check_rules("logferry-monitor-rules.yml");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

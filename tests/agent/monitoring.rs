@@ -134,15 +134,18 @@ pub(crate) fn promtool_check_metrics(scrape: &str) {
 
 #[test]
 fn promtool_accepts_the_rules_file() {
+    promtool_check_rules("logferry-rules.yml");
+}
+
+/// `promtool check rules` on a rules file of packaging/prometheus/.
+pub(crate) fn promtool_check_rules(name: &str) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("packaging/prometheus")
+        .join(name);
     let out = std::process::Command::new("promtool")
-        .args([
-            "check",
-            "rules",
-            concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/packaging/prometheus/logferry-rules.yml"
-            ),
-        ])
+        .arg("check")
+        .arg("rules")
+        .arg(&path)
         .output()
         .expect("promtool (Debian package prometheus) must be installed; .ci/run installs it");
     assert!(
