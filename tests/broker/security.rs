@@ -777,6 +777,16 @@ fn kcat(
     c.output().expect("kcat (apt-get install kcat)")
 }
 
+/// `kcat -P -t TOPIC -X acks=all -l INPUT`: produce every line of a file.
+fn kcat_produce(settings: &[(String, String)], topic: &str, input: &Path) -> std::process::Output {
+    let input = input.to_str().expect("utf8 path");
+    kcat(
+        settings,
+        &["-P", "-t", topic, "-X", "acks=all", "-l", input],
+        None,
+    )
+}
+
 #[test]
 fn kcat_and_kafka_python_over_sasl_ssl_scram_512_and_mutual_tls() {
     let d = tempfile::tempdir().expect("tmp");
@@ -785,19 +795,7 @@ fn kcat_and_kafka_python_over_sasl_ssl_scram_512_and_mutual_tls() {
     let input = d.path().join("lines.txt");
     let sent = lines("kcat", 5000);
     std::fs::write(&input, sent.join("\n") + "\n").expect("input");
-    let out = kcat(
-        &alice,
-        &[
-            "-P",
-            "-t",
-            "app.kcat",
-            "-X",
-            "acks=all",
-            "-l",
-            input.to_str().expect("utf8"),
-        ],
-        None,
-    );
+    let out = kcat_produce(&alice, "app.kcat", &input);
     assert!(out.status.success(), "{out:?}");
     let out = kcat(
         &alice,
@@ -812,19 +810,7 @@ fn kcat_and_kafka_python_over_sasl_ssl_scram_512_and_mutual_tls() {
         sent
     );
     // Refused produce and fetch: Kafka's error as kcat prints it; nothing written.
-    let out = kcat(
-        &alice,
-        &[
-            "-P",
-            "-t",
-            "kcat.denied",
-            "-X",
-            "acks=all",
-            "-l",
-            input.to_str().expect("utf8"),
-        ],
-        None,
-    );
+    let out = kcat_produce(&alice, "kcat.denied", &input);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         !out.status.success() && err.contains("Topic authorization failed"),
@@ -862,34 +848,10 @@ fn kcat_and_kafka_python_over_sasl_ssl_scram_512_and_mutual_tls() {
     );
     // Mutual TLS.
     let mtls = s.mtls("agent-01");
-    let out = kcat(
-        &mtls,
-        &[
-            "-P",
-            "-t",
-            "mtls.lines",
-            "-X",
-            "acks=all",
-            "-l",
-            input.to_str().expect("utf8"),
-        ],
-        None,
-    );
+    let out = kcat_produce(&mtls, "mtls.lines", &input);
     assert!(out.status.success(), "{out:?}");
     let intruder = s.mtls("intruder");
-    let out = kcat(
-        &intruder,
-        &[
-            "-P",
-            "-t",
-            "mtls.lines",
-            "-X",
-            "acks=all",
-            "-l",
-            input.to_str().expect("utf8"),
-        ],
-        None,
-    );
+    let out = kcat_produce(&intruder, "mtls.lines", &input);
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("Topic authorization failed"),
         "{out:?}"
@@ -962,19 +924,7 @@ topic_prefix = "bench."
     for (name, settings) in runs {
         let topic = format!("bench.{}", name.split(' ').next().unwrap_or(name));
         let t = Instant::now();
-        let out = kcat(
-            &settings,
-            &[
-                "-P",
-                "-t",
-                &topic,
-                "-X",
-                "acks=all",
-                "-l",
-                input.to_str().expect("utf8"),
-            ],
-            None,
-        );
+        let out = kcat_produce(&settings, &topic, &input);
         let secs = t.elapsed().as_secs_f64();
         assert!(out.status.success(), "{out:?}");
         eprintln!(
