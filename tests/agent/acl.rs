@@ -71,6 +71,10 @@ fn write_atomically(path: &Path, text: &str) {
     std::fs::rename(&tmp, path).expect("rename");
 }
 
+// Ignored in the default suite until fixed: in about 1 of 8 runs nothing is read back within
+// 60 s after the ACL reload (the agent's or the reader's librdkafka state after the refusal;
+// not root-caused). Run with `cargo test --release --test agent acl:: -- --ignored`.
+#[ignore = "flaky: ~1 in 8 runs nothing ships within 60 s after the ACL reload (issue 14)"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn denied_topic_keeps_the_backlog_then_ships_everything_in_order_after_an_acl_reload() {
     init_logs();
