@@ -129,12 +129,13 @@ impl Streams {
             run: &c.run,
             attempt: c.attempt,
         };
-        let verdict = self
-            .canary
-            .entry(p)
-            .or_default()
-            .observe(&seen, now, self.loss_timeout_ms);
+        let tracker = self.canary.entry(p).or_default();
+        let verdict = tracker.observe(&seen, now, self.loss_timeout_ms);
         let cp = board.consume(p);
+        // The board never lags the tracker: a burst that opens a gap shows it as missing at
+        // once, not only at the next tick (a reader would otherwise see "consumed, nothing
+        // missing, nothing lost" while the gap waits for its loss timeout).
+        cp.missing = tracker.missing();
         match verdict {
             Verdict::Duplicate => {
                 cp.duplicated += 1;
@@ -440,6 +441,24 @@ mod tests {
             (4, 1, 1, 1)
         );
         assert_eq!(c.lost_w.sum(5 + T), 1);
+    }
+
+    #[test]
+    fn a_gap_shows_as_missing_as_soon_as_it_is_read_not_at_the_next_tick() {
+        let (mut s, mut b, m) = setup();
+        s.on_message(0, 0, &canary(0, 0, "r1", 0), 1_000_000, &mut b, &m);
+        s.on_message(0, 5, &canary(0, 5, "r1", 0), 1_000_000, &mut b, &m);
+        let c = b.consume(0);
+        assert_eq!((c.consumed, c.missing, c.lost), (2, 4, 0));
+        s.on_message(0, 2, &canary(0, 2, "r1", 0), 1_000_000, &mut b, &m);
+        assert_eq!(
+            b.consume(0).missing,
+            3,
+            "a reordered arrival fills its gap at once"
+        );
+        s.tick(1_000 + T, &mut b, &m);
+        let c = b.consume(0);
+        assert_eq!((c.consumed, c.missing, c.lost), (3, 0, 3));
     }
 
     #[test]
