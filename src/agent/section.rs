@@ -719,6 +719,12 @@ impl Section {
                 FailureKind::Retry => {
                     self.count_failure(&e);
                     self.window.fail();
+                    // The restart normally follows the last outstanding report; with nothing
+                    // in flight no report will come (librdkafka refuses synchronously, e.g.
+                    // a topic its metadata marked unauthorized), so restart here.
+                    if self.window.ready_to_restart() {
+                        self.restart_after_failure();
+                    }
                     return Err(Stall::Window);
                 }
             },

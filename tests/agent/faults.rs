@@ -67,6 +67,53 @@ async fn broker_down_at_start_and_in_the_middle_nothing_lost_checkpoint_waits() 
     );
 }
 
+/// The topic's metadata carries an error (here TOPIC_AUTHORIZATION_FAILED): librdkafka fails
+/// the first lines by delivery report, then refuses every later send at once, with nothing in
+/// flight. Each refusal must restart the section after its backoff (no report will ever come
+/// to do it); once the error clears, every line ships in order. The refusal count rising
+/// twice after the first means two retries were refused with nothing in flight: a section
+/// stalled by the first one would never count a second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_at_send_with_nothing_in_flight_retries_until_the_topic_is_usable() {
+    init_logs();
+    let mock = mock_cluster("refused");
+    mock.topic_error(
+        "refused",
+        rdkafka::types::RDKafkaRespErr::RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED,
+    )
+    .expect("topic error");
+    let d = dirs();
+    let base = d.logs.join("access.log");
+    let expected = lines("refused", 0..500);
+    append(&base, &expected);
+    let agent = start_agent(config(&d, &mock.bootstrap_servers(), "refused", "")).await;
+    let refused = || {
+        sample(
+            &agent.metrics().render(),
+            "logferry_send_errors_total{section=\"access\",topic=\"refused\",reason=\"TopicAuthorizationFailed\"}",
+        )
+        .unwrap_or(0.0)
+    };
+    wait_for("a first refusal", T, || refused() >= 1.0).await;
+    for n in 0..2 {
+        let seen = refused();
+        wait_for(&format!("retry {n} refused"), T, || refused() > seen).await;
+    }
+    mock.topic_error(
+        "refused",
+        rdkafka::types::RDKafkaRespErr::RD_KAFKA_RESP_ERR_NO_ERROR,
+    )
+    .expect("clear topic error");
+    let got = as_strings(&read_topic(
+        &mock.bootstrap_servers(),
+        "refused",
+        expected.len(),
+        T,
+    ));
+    agent.stop().await;
+    assert_lines(&got, &expected);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_is_shipped_as_bytes_or_counted() {
     init_logs();
