@@ -116,6 +116,7 @@ impl Agent {
                     }
                 }),
                 max_open_files: config.agent.max_open_files,
+                checkpoint_interval: config.agent.checkpoint_interval,
             };
         let metrics = Metrics::new();
         let monitor =

@@ -41,6 +41,11 @@ use tokio_util::sync::CancellationToken;
 const ASYNC_WINDOW_LINES: usize = 20_000;
 const WINDOW_BYTES: u64 = 16 * 1024 * 1024;
 const READ_BUFFER: usize = 256 * 1024;
+/// A section woken by a write again within this long of its last read waits for the rest of
+/// it (`min(sender_waiting_max_ms, COALESCE_MAX)`): under a line-buffered logger (one
+/// write(2) per line) one read then picks up many lines instead of one wake-up, read and
+/// librdkafka hand-off per write. A write after a quiet spell is read at once.
+const COALESCE_MAX: Duration = Duration::from_millis(10);
 const RETRY_MIN: Duration = Duration::from_millis(500);
 const RETRY_MAX: Duration = Duration::from_secs(30);
 
@@ -64,6 +69,7 @@ pub struct SectionEnv {
     pub watcher: Arc<DirWatcher>,
     pub alert_command: Option<AlertCommand>,
     pub max_open_files: usize,
+    pub checkpoint_interval: Duration,
 }
 
 /// What [`Section::ensure_reader`] found.
@@ -111,7 +117,13 @@ pub struct Section {
     /// No sending before this (backoff after a failure, or a full local queue).
     hold_until: Option<Instant>,
     finish_at: Option<SystemTime>,
+    /// A file was blocked until it changes ([`Open::Wait`]): the next write wake-up looks
+    /// at the held files' sizes at once.
+    waiting_for_change: bool,
+    /// The checkpoint must be written again (see `run` for when).
     dirty: bool,
+    /// Acknowledgements moved offsets since the last checkpoint snapshot.
+    acked_unsaved: bool,
     missing_logged: bool,
     faults_logged: HashSet<PathBuf>,
     /// Clock read once per pump, stamped on the lines it sends.
@@ -164,7 +176,9 @@ impl Section {
             retry_delay: RETRY_MIN,
             hold_until: None,
             finish_at: None,
+            waiting_for_change: false,
             dirty: false,
+            acked_unsaved: false,
             missing_logged: false,
             faults_logged: HashSet::new(),
             now: Instant::now(),
@@ -183,6 +197,14 @@ impl Section {
     pub async fn run(mut self, shutdown: CancellationToken) -> Result<(), SectionError> {
         let name = self.cfg.name.clone();
         let (cp_tx, cp_rx) = watch::channel(None::<SectionCheckpoint>);
+        // Each write costs two fsyncs: acknowledgements are checkpointed at most once per
+        // `[agent] checkpoint_interval_ms` (a crash re-sends what was acknowledged since),
+        // never more often than batches.
+        let cp_interval = self
+            .cfg
+            .sender_waiting_max
+            .max(self.env.checkpoint_interval)
+            .max(Duration::from_millis(10));
         let writer = tokio::spawn(checkpoint::writer(
             self.store.clone(),
             cp_rx,
@@ -197,13 +219,28 @@ impl Section {
         rescan.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut metrics_tick = tokio::time::interval(Duration::from_secs(1));
         metrics_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut cp_tick =
-            tokio::time::interval(self.cfg.sender_waiting_max.max(Duration::from_millis(10)));
-        cp_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Leading edge: the first acknowledgement after a quiet spell is checkpointed at once
+        // (an agent killed soon after each start still moves on), later ones once per
+        // interval. Changes without acknowledgements (files found, finished) start no wait.
+        let mut cp_next = Instant::now();
         let wake = self.wake.clone();
+        let coalesce = self.cfg.sender_waiting_max.min(COALESCE_MAX);
+        let mut last_read = Instant::now();
+        // A write that woke the section too soon after its last read is read at this time;
+        // until then wake-ups are not awaited (they leave a permit, no thread is woken).
+        let mut read_at: Option<Instant> = None;
+        let mut stall = Stall::Idle;
+        let mut read = true;
         loop {
-            let stall = self.pump();
-            let deadline = self.next_deadline(&stall);
+            if read {
+                stall = self.pump();
+                last_read = self.now;
+            }
+            read = true;
+            let deadline = match (self.next_deadline(&stall), read_at) {
+                (Some(d), Some(r)) => Some(d.min(r)),
+                (d, r) => d.or(r),
+            };
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 r = self.reports.recv() => {
@@ -215,9 +252,22 @@ impl Section {
                         self.after_reports();
                     }
                 }
-                _ = wake.notify.notified() => {
+                _ = wake.notify.notified(), if read_at.is_none() => {
                     if wake.take_rescan() {
                         self.rescan();
+                    } else if self.waiting_for_change {
+                        // A file waiting for its first bytes (created empty, e.g. the new base
+                        // file after a rotation) is unblocked by fstat, not by a read: look now
+                        // rather than at the next once-a-second observation. (The wake-up may
+                        // be another event, e.g. the writer opening it: stay armed until
+                        // nothing is blocked.)
+                        for n in self.files.refresh(&mut self.queue) {
+                            self.on_notice(n);
+                        }
+                        self.waiting_for_change = self.queue.any_blocked();
+                    } else if last_read.elapsed() < coalesce {
+                        read_at = Some(last_read + coalesce);
+                        read = false;
                     }
                 }
                 _ = rescan.tick() => {
@@ -226,12 +276,17 @@ impl Section {
                 }
                 _ = metrics_tick.tick() => self.observe(),
                 // Only armed while there is something to write: an idle section sleeps.
-                _ = cp_tick.tick(), if self.dirty => {
+                _ = tokio::time::sleep_until(cp_next), if self.dirty => {
                     self.dirty = false;
                     let _ = cp_tx.send(Some(self.snapshot()));
+                    if std::mem::take(&mut self.acked_unsaved) {
+                        cp_next = Instant::now() + cp_interval;
+                    }
                 }
                 _ = sleep_until_opt(deadline) => {
-                    self.hold_until = self.hold_until.filter(|t| *t > Instant::now());
+                    let now = Instant::now();
+                    self.hold_until = self.hold_until.filter(|t| *t > now);
+                    read_at = read_at.filter(|t| *t > now);
                 }
             }
         }
@@ -518,6 +573,7 @@ impl Section {
                 if r.head().is_empty() {
                     // Nothing in it yet; it is looked at again when it changes.
                     self.queue.block(key);
+                    self.waiting_for_change = true;
                     return Open::Wait;
                 }
                 if let Some(n) = self.queue.observe_young(key, r.head()) {
@@ -537,6 +593,7 @@ impl Section {
             // Not fully compressed yet: wait for it to change.
             Err(ReadError::Incomplete { .. }) => {
                 self.queue.block(key);
+                self.waiting_for_change = true;
                 Open::Wait
             }
             Err(e) => {
@@ -815,6 +872,7 @@ impl Section {
             |d| latency.observe(d.as_secs_f64()),
         );
         if a.moved {
+            self.acked_unsaved = true;
             self.denied_logged = false;
             self.metrics.lines_shipped.inc_by(a.lines);
             self.metrics.bytes_shipped.inc_by(a.bytes);

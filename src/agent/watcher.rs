@@ -1,5 +1,11 @@
 //! Wakes sections when their directories change: one inotify watcher (the notify crate)
 //! shared by all sections, its events routed by directory.
+//!
+//! Coalescing: after routing a write (a data event), the watcher's thread pauses for
+//! [`DATA_PAUSE`] before it takes the next event. Writes to the same file meanwhile queue
+//! identical IN_MODIFY events, which the kernel merges into one while unread: under a
+//! logger that writes each line with its own write(2), the thread wakes once per pause, not
+//! once per line. Events of other kinds (create, rename, delete) never pause it.
 
 use notify::{EventKind, RecursiveMode, Watcher};
 use std::collections::{HashMap, HashSet};
@@ -33,6 +39,10 @@ impl Wake {
 
 type Routes = Arc<Mutex<HashMap<PathBuf, Vec<Arc<Wake>>>>>;
 
+/// How long the watcher's thread pauses after routing a data event. Every other directory's
+/// events wait behind it, so it stays far below the sections' own read coalescing.
+pub const DATA_PAUSE: std::time::Duration = std::time::Duration::from_millis(2);
+
 /// One inotify (notify) watcher shared by all sections; events are routed by directory.
 pub struct DirWatcher {
     watcher: Mutex<notify::RecommendedWatcher>,
@@ -45,26 +55,34 @@ impl DirWatcher {
         let routes: Routes = Arc::default();
         let r = routes.clone();
         let watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-            let Ok(routes) = r.lock() else { return };
-            match res {
-                Ok(ev) => {
-                    let rescan = !matches!(
-                        ev.kind,
-                        EventKind::Modify(notify::event::ModifyKind::Data(_))
-                    ) && !matches!(ev.kind, EventKind::Access(_));
-                    for p in &ev.paths {
-                        if let Some(dir) = p.parent() {
-                            for w in routes.get(dir).into_iter().flatten() {
-                                w.wake(rescan);
+            let mut routed_data = false;
+            {
+                let Ok(routes) = r.lock() else { return };
+                match res {
+                    Ok(ev) => {
+                        let data = matches!(
+                            ev.kind,
+                            EventKind::Modify(notify::event::ModifyKind::Data(_))
+                        );
+                        let rescan = !data && !matches!(ev.kind, EventKind::Access(_));
+                        for p in &ev.paths {
+                            if let Some(dir) = p.parent() {
+                                for w in routes.get(dir).into_iter().flatten() {
+                                    w.wake(rescan);
+                                    routed_data |= data;
+                                }
                             }
                         }
+                        if ev.need_rescan() {
+                            routes.values().flatten().for_each(|w| w.wake(true));
+                        }
                     }
-                    if ev.need_rescan() {
-                        routes.values().flatten().for_each(|w| w.wake(true));
-                    }
+                    // An overflowed or failed watch: rescan everything.
+                    Err(_) => routes.values().flatten().for_each(|w| w.wake(true)),
                 }
-                // An overflowed or failed watch: rescan everything.
-                Err(_) => routes.values().flatten().for_each(|w| w.wake(true)),
+            }
+            if routed_data {
+                std::thread::sleep(DATA_PAUSE);
             }
         })?;
         Ok(DirWatcher {

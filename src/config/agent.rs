@@ -19,6 +19,10 @@ pub struct AgentConfig {
     /// Descriptors each section may hold on the files it follows (see README "How files are
     /// followed").
     pub max_open_files: usize,
+    /// Least time between two checkpoint writes of a section (each is a write, two fsyncs
+    /// and a rename); the effective interval is never below the section's
+    /// `sender_waiting_max_ms`.
+    pub checkpoint_interval: Duration,
 }
 
 #[derive(Debug, Deserialize)]
@@ -38,10 +42,15 @@ pub(super) struct RawAgent {
     alert_command_timeout_ms: u64,
     #[serde(default = "default_max_open_files")]
     max_open_files: usize,
+    #[serde(default = "default_checkpoint_interval_ms")]
+    checkpoint_interval_ms: u64,
 }
 
 fn default_metrics_listen() -> String {
     "127.0.0.1:9464".to_string()
+}
+fn default_checkpoint_interval_ms() -> u64 {
+    100
 }
 fn default_max_open_files() -> usize {
     1024
@@ -86,6 +95,15 @@ pub(super) fn validate_agent(raw: RawAgent, base: &Path) -> Result<AgentConfig, 
             ),
         ));
     }
+    if raw.checkpoint_interval_ms > 60_000 {
+        return Err(section_err(
+            "agent",
+            format!(
+                "checkpoint_interval_ms = {} must be at most 60000 (lines acknowledged after the last checkpoint are sent again after a crash)",
+                raw.checkpoint_interval_ms
+            ),
+        ));
+    }
     if raw.rescan_interval_ms == 0 {
         return Err(section_err(
             "agent",
@@ -113,5 +131,6 @@ pub(super) fn validate_agent(raw: RawAgent, base: &Path) -> Result<AgentConfig, 
         alert_command: raw.alert_command.filter(|c| !c.trim().is_empty()),
         alert_command_timeout: Duration::from_millis(raw.alert_command_timeout_ms),
         max_open_files: raw.max_open_files,
+        checkpoint_interval: Duration::from_millis(raw.checkpoint_interval_ms),
     })
 }

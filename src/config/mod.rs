@@ -218,6 +218,7 @@ fn resolve(base: &Path, p: impl AsRef<Path>) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     const SEED: &str = r#"
 [agent]
@@ -289,6 +290,21 @@ checkpoint_name = "topic_dubheapi_access"
         assert!(e.contains("[agent]") && e.contains("state_dirr"), "{e}");
         let e = parse("[outptu]\n").expect_err("unknown").to_string();
         assert!(e.contains("outptu"), "{e}");
+    }
+
+    #[test]
+    fn checkpoint_interval_defaults_to_100_ms_and_is_bounded() {
+        let c = parse(SEED).expect("valid");
+        assert_eq!(c.agent.checkpoint_interval, Duration::from_millis(100));
+        let every_batch = SEED.replace("[agent]\n", "[agent]\ncheckpoint_interval_ms = 0\n");
+        let c = parse(&every_batch).expect("valid");
+        assert_eq!(c.agent.checkpoint_interval, Duration::ZERO);
+        let bad = SEED.replace("[agent]\n", "[agent]\ncheckpoint_interval_ms = 60001\n");
+        let e = parse(&bad).expect_err("too long").to_string();
+        assert!(
+            e.contains("[agent]") && e.contains("checkpoint_interval_ms = 60001"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -663,8 +663,10 @@ async fn pipeline_probe_alert_fires_when_the_agent_stops_and_resolves_when_it_is
         "{text}"
     );
     assert!(!text.contains("produce availability"), "{text}");
-    // Within one window (3 s) of the stop: 1.5 s threshold plus an interval or two.
-    assert!(fired_after < Duration::from_secs(3), "{fired_after:?}");
+    // The 1.5 s threshold plus an interval or two, within one window (3 s) of the stop on a
+    // quiet machine; the bound is two windows so that a loaded CI machine (the whole suite
+    // runs in parallel on 2 cores) does not fail it, while a missing alert still does.
+    assert!(fired_after < Duration::from_secs(6), "{fired_after:?}");
     let r = watcher.report().expect("report");
     assert!(pipeline(&r).and_then(|p| p.delay).is_some_and(|d| d > 1.5));
 

@@ -493,6 +493,11 @@ impl FileQueue {
         Some(Notice::Shadowed { path, of: orig })
     }
 
+    /// Whether a file is skipped until it changes (see [`FileQueue::block`]).
+    pub fn any_blocked(&self) -> bool {
+        self.files.values().any(|f| f.blocked)
+    }
+
     /// Nothing can be read from `key` as it is now: skip it until it changes.
     pub fn block(&mut self, key: FileKey) {
         if let Some(f) = self.files.get_mut(&key) {
