@@ -932,3 +932,72 @@ topic_prefix = "open."
     );
     broker.terminate();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agents_console_edits_its_bundled_brokers_acls_with_the_admin_token() {
+    init_logs();
+    let d = dirs();
+    std::fs::write(d.tmp.path().join("acl.toml"), OPEN_ACLS).expect("acl");
+    let token_file = d.tmp.path().join("admin-token");
+    let cfg = || {
+        let text = config_text(&d, "bundled", "edited", "")
+            + &format!(
+                "\n[broker]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\nacl_enabled = true\nacl_file = \"acl.toml\"\nadmin_token_file = \"admin-token\"\n",
+                d.tmp.path().join("broker").display()
+            );
+        logferry::config::Config::parse(&text, d.tmp.path()).expect("valid config")
+    };
+    // A token too short to be one: the agent does not start.
+    std::fs::write(&token_file, "guessable\n").expect("token");
+    let e = match logferry::agent::Agent::start(cfg()).await {
+        Ok(_) => panic!("started with a 9-character admin token"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        e.contains("admin_token_file") && e.contains("at least 16"),
+        "{e}"
+    );
+    let token = "agent-admin-token-fedcba9876543210";
+    std::fs::write(&token_file, token).expect("token");
+    let agent = start_agent(cfg()).await;
+    let addr = agent.metrics_addr().expect("endpoint");
+    let rule = r#"{"permission":"deny","operation":"read","resource_type":"group","pattern_type":"prefixed","resource_name":"batch-","principal":"ClientId:etl","host":"10.0.0.0/8"}"#;
+    let (code, body) = http_send(
+        addr,
+        "POST",
+        "/api/v1/acls",
+        Some(&format!("Bearer {token}")),
+        rule,
+    );
+    assert_eq!(code, 200, "{body}");
+    let status = get_json(addr, "/api/v1/status");
+    check_schema(&status);
+    let a = &status["acls"];
+    assert_eq!(
+        (a["admin"].as_bool(), a["generation"].as_u64()),
+        (Some(true), Some(2))
+    );
+    let added = &a["rules"][4];
+    assert_eq!(
+        (
+            added["resource_type"].as_str(),
+            added["resource_name"].as_str(),
+            added["principal"].as_str(),
+            added["host"].as_str(),
+            added["entry"].as_u64()
+        ),
+        (
+            Some("group"),
+            Some("batch-"),
+            Some("ClientId:etl"),
+            Some("10.0.0.0/8"),
+            Some(5)
+        )
+    );
+    let text = std::fs::read_to_string(d.tmp.path().join("acl.toml")).expect("acl file");
+    assert!(
+        text.starts_with("# the console test's ACLs") && text.contains("group_prefix = \"batch-\""),
+        "{text}"
+    );
+    agent.stop().await;
+}

@@ -5,6 +5,11 @@
 //!
 //! The sampler ([`Console::run_sampler`]) records the charts' history every
 //! [`SAMPLE_INTERVAL`] into fixed rings ([`history`]): an hour per section and for the broker.
+//!
+//! Optional panels appear when their source exists: the broker's ACLs (through
+//! [`BrokerView::acls`]), the canary (a [`canary::CanaryFn`] from the agent's monitor). With
+//! an [`admin::AdminToken`], `POST`/`DELETE /api/v1/acls` ([`Console::edit`]) change the ACLs
+//! through the broker's own store; without one, the console is read-only.
 
 pub mod admin;
 pub mod canary;
