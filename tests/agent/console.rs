@@ -709,6 +709,140 @@ async fn console_shows_the_canary_and_the_bundled_brokers_acls_read_only() {
     agent.stop().await;
 }
 
+/// Headless Chromium driven over the DevTools protocol on a pipe (`--remote-debugging-pipe`:
+/// requests on its fd 3, answers on its fd 4, NUL-separated JSON), to use a page as a person
+/// would: fill a form, click a button.
+struct Devtools {
+    child: std::process::Child,
+    tx: std::io::PipeWriter,
+    rx: std::io::BufReader<std::io::PipeReader>,
+    next: u64,
+    session: String,
+}
+
+impl Devtools {
+    fn open(profile: &Path, url: &str) -> Devtools {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::process::CommandExt;
+        let (to_chrome, tx) = std::io::pipe().expect("pipe");
+        let (rx, from_chrome) = std::io::pipe().expect("pipe");
+        let (r, w) = (to_chrome.as_raw_fd(), from_chrome.as_raw_fd());
+        let mut cmd = std::process::Command::new("chromium");
+        cmd.args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--remote-debugging-pipe",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg("about:blank")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+        // SAFETY: only async-signal-safe calls (fcntl, dup2) between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                // Copies above 10 first (no close-on-exec), so 3 and 4 cannot clobber them.
+                let r2 = libc::fcntl(r, libc::F_DUPFD, 10);
+                let w2 = libc::fcntl(w, libc::F_DUPFD, 10);
+                if r2 < 0 || w2 < 0 || libc::dup2(r2, 3) < 0 || libc::dup2(w2, 4) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = cmd
+            .spawn()
+            .expect("chromium (Debian package chromium) must be installed; .ci/run installs it");
+        drop((to_chrome, from_chrome));
+        let mut d = Devtools {
+            child,
+            tx,
+            rx: std::io::BufReader::new(rx),
+            next: 0,
+            session: String::new(),
+        };
+        let target = d.call("Target.createTarget", serde_json::json!({ "url": url }));
+        let target = target["targetId"].as_str().expect("targetId").to_string();
+        let attached = d.call(
+            "Target.attachToTarget",
+            serde_json::json!({ "targetId": target, "flatten": true }),
+        );
+        d.session = attached["sessionId"]
+            .as_str()
+            .expect("sessionId")
+            .to_string();
+        d
+    }
+
+    /// One command; its result (events in between are skipped).
+    fn call(&mut self, method: &str, params: Value) -> Value {
+        self.try_call(method, params)
+            .unwrap_or_else(|e| panic!("{method}: {e}"))
+    }
+
+    /// One command; its result or its error.
+    fn try_call(&mut self, method: &str, params: Value) -> Result<Value, Value> {
+        use std::io::{BufRead, Write};
+        self.next += 1;
+        let mut msg = serde_json::json!({ "id": self.next, "method": method, "params": params });
+        if !self.session.is_empty() {
+            msg["sessionId"] = Value::String(self.session.clone());
+        }
+        let mut bytes = serde_json::to_vec(&msg).expect("json");
+        bytes.push(0);
+        self.tx.write_all(&bytes).expect("to chromium");
+        loop {
+            let mut buf = Vec::new();
+            let n = self.rx.read_until(0, &mut buf).expect("from chromium");
+            assert!(n > 0, "chromium closed its DevTools pipe");
+            buf.pop();
+            let v: Value = serde_json::from_slice(&buf).expect("DevTools JSON");
+            if v["id"].as_u64() == Some(self.next) {
+                return match v.get("error") {
+                    Some(e) => Err(e.clone()),
+                    None => Ok(v["result"].clone()),
+                };
+            }
+        }
+    }
+
+    /// Evaluates `js` in the page; its value, or why not (e.g. the page is reloading).
+    fn try_eval(&mut self, js: &str) -> Result<Value, Value> {
+        let r = self.try_call(
+            "Runtime.evaluate",
+            serde_json::json!({ "expression": js, "returnByValue": true, "awaitPromise": true }),
+        )?;
+        match r.get("exceptionDetails") {
+            Some(e) => Err(e.clone()),
+            None => Ok(r["result"]["value"].clone()),
+        }
+    }
+
+    fn eval(&mut self, js: &str) -> Value {
+        self.try_eval(js).unwrap_or_else(|e| panic!("{js}: {e}"))
+    }
+
+    /// Waits until `js` is true in the page (it may be reloading meanwhile).
+    fn wait(&mut self, what: &str, js: &str) {
+        let deadline = std::time::Instant::now() + T;
+        while self.try_eval(&format!("!!({js})")).ok() != Some(Value::Bool(true)) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "timed out waiting for {what}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Devtools {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// kafka-python's ACL admin client (tests/interop/kafka_python_acls.py): its output lines.
 fn kafka_python_acls(bootstrap: &str, args: &[&str]) -> Vec<String> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/kafka_python_acls.py");
@@ -917,12 +1051,48 @@ topic_prefix = "open."
     let shot = browser_screenshot(&profile, &url, "broker-acls.png");
     eprintln!("screenshot: {}", shot.display());
 
+    // Through the page as a person would: a wrong token is refused, the right one adds the
+    // rule (Kafka's admin client sees it), and its remove button takes it away again.
+    let mut page = Devtools::open(&d.tmp.path().join("devtools"), &url);
+    let form = "document.getElementById('acl-add')";
+    page.wait(
+        "the page with its form",
+        &format!("document.readyState === 'complete' && {form}"),
+    );
+    let submit = |page: &mut Devtools, token: &str| {
+        page.eval(&format!(
+            "(function () {{ var f = {form}; f.operation.value = 'write'; f.resource_name.value = 'via-page'; f.principal.value = 'User:dave'; f.token.value = '{token}'; f.requestSubmit(); return true; }})()"
+        ));
+    };
+    submit(&mut page, "not-the-admin-token-at-all");
+    page.wait(
+        "the refusal on the page",
+        "document.getElementById('acl-msg').textContent.indexOf('403') === 0",
+    );
+    assert_eq!(generation(), Some(3));
+    submit(&mut page, token);
+    wait_for("the page's rule in force", T, || generation() == Some(4)).await;
+    assert_eq!(
+        kafka_python_acls(&broker.addr, &["describe", "via-page"]),
+        vec!["User:dave * WRITE ALLOW"]
+    );
+    let button =
+        "document.querySelector('tr[data-acl=\"allow:write:topic:via-page:User:dave\"] button')";
+    page.wait("the reloaded page with the new rule", button);
+    page.eval(&format!("{button}.click(), true"));
+    wait_for("the rule removed from the page", T, || {
+        generation() == Some(5)
+    })
+    .await;
+    assert!(kafka_python_acls(&broker.addr, &["describe", "via-page"]).is_empty());
+    drop(page);
+
     let carol = serde_json::to_string(&carol).expect("json");
     let (code, body) = http_send(http, "DELETE", "/api/v1/acls", Some(&bearer), &carol);
     assert_eq!(code, 200, "{body}");
     assert_eq!(
         serde_json::from_str::<Value>(&body).expect("JSON"),
-        serde_json::json!({"removed": 1, "generation": 4})
+        serde_json::json!({"removed": 1, "generation": 6})
     );
     assert!(kafka_python_acls(&broker.addr, &["describe", "from-kafka"]).is_empty());
     assert_eq!(
