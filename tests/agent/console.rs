@@ -714,18 +714,37 @@ async fn console_shows_the_canary_and_the_bundled_brokers_acls_read_only() {
 /// would: fill a form, click a button.
 struct Devtools {
     child: std::process::Child,
-    tx: std::io::PipeWriter,
-    rx: std::io::BufReader<std::io::PipeReader>,
+    tx: std::fs::File,
+    rx: std::io::BufReader<std::fs::File>,
     next: u64,
     session: String,
+}
+
+/// (read end, write end), both close-on-exec.
+fn pipe() -> (std::fs::File, std::fs::File) {
+    use std::os::fd::FromRawFd;
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 writes two descriptors into `fds`, which this function then owns.
+    unsafe {
+        assert_eq!(
+            libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC),
+            0,
+            "pipe2: {}",
+            std::io::Error::last_os_error()
+        );
+        (
+            std::fs::File::from_raw_fd(fds[0]),
+            std::fs::File::from_raw_fd(fds[1]),
+        )
+    }
 }
 
 impl Devtools {
     fn open(profile: &Path, url: &str) -> Devtools {
         use std::os::fd::AsRawFd;
         use std::os::unix::process::CommandExt;
-        let (to_chrome, tx) = std::io::pipe().expect("pipe");
-        let (rx, from_chrome) = std::io::pipe().expect("pipe");
+        let (to_chrome, tx) = pipe();
+        let (rx, from_chrome) = pipe();
         let (r, w) = (to_chrome.as_raw_fd(), from_chrome.as_raw_fd());
         let mut cmd = std::process::Command::new("chromium");
         cmd.args([
