@@ -265,11 +265,19 @@ async fn console_of_an_agent_with_its_bundled_broker_in_chromium() {
 
     // The JSON: schema, and the same values as /metrics at the same moment (a scrape
     // before and after it agree, so nothing moved in between).
+    let deadline = std::time::Instant::now() + T;
     let (before, status, after) = loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no quiet moment with the current file published"
+        );
         let before = http_get(addr, "/metrics").1;
         let status = get_json(addr, "/api/v1/status");
         let after = http_get(addr, "/metrics").1;
-        if before == after && sample(&after, lag).is_some() {
+        // The current file is published by the section's once-a-second observation, which
+        // may not have run since the file appeared (its lines can ship faster than that).
+        let current = &status["agent"]["sections"][0]["current_file"];
+        if before == after && sample(&after, lag).is_some() && current.is_string() {
             break (before, status, after);
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
