@@ -224,7 +224,10 @@ impl Console {
                 let code = match &e {
                     AclEditError::Disabled | AclEditError::NotFound => 404,
                     AclEditError::Invalid(_) => 400,
-                    AclEditError::Store(StoreError::ReadOnly(_)) => 409,
+                    // acl_url, or an ACL file broken on disk: nothing to edit safely.
+                    AclEditError::Store(StoreError::ReadOnly(_) | StoreError::Invalid { .. }) => {
+                        409
+                    }
                     AclEditError::Store(_) => 500,
                 };
                 if code == 500 {
