@@ -56,6 +56,8 @@ pub enum AgentError {
     Endpoint(#[from] crate::ops::endpoint::EndpointError),
     #[error(transparent)]
     Monitor(#[from] monitor::MonitorError),
+    #[error(transparent)]
+    AdminToken(#[from] crate::ops::console::admin::AdminTokenError),
 }
 
 /// The lock file in `state_dir`: one agent per state directory.
@@ -86,6 +88,18 @@ impl Agent {
     /// Lock the state dir, start the bundled broker if configured, start every section.
     pub async fn start(config: Config) -> Result<Agent, AgentError> {
         let lock = lock_state_dir(&config.agent.state_dir)?;
+        // Read first: a bad token file fails the start before anything runs. It only means
+        // something for the bundled broker's ACLs, on the console of metrics_listen.
+        let admin_token = match (&config.output.brokers, &config.broker.admin_token_file) {
+            (Brokers::Bundled, Some(f)) if config.agent.metrics_listen.is_some() => {
+                Some(crate::ops::console::admin::AdminToken::load(f)?)
+            }
+            (_, Some(_)) => {
+                tracing::warn!("[broker] admin_token_file is used only with brokers = \"bundled\" and metrics_listen (or by `logferry broker` with http_listen): ignored");
+                None
+            }
+            (_, None) => None,
+        };
         let (bootstrap, broker) = match &config.output.brokers {
             Brokers::External(list) => (list.clone(), None),
             Brokers::Bundled => {
@@ -125,11 +139,18 @@ impl Agent {
         let endpoint = match &config.agent.metrics_listen {
             None => None,
             Some(addr) => {
-                let c = Arc::new(Console::new(
+                let mut c = Console::new(
                     config.agent.host.clone(),
                     Some(metrics.clone()),
                     broker.as_ref().map(|b| b.view()),
-                ));
+                );
+                if let Some(m) = &monitor {
+                    c = c.with_canary(m.console_feed());
+                }
+                if let Some(t) = admin_token {
+                    c = c.with_admin_token(t);
+                }
+                let c = Arc::new(c);
                 let stop = CancellationToken::new();
                 tokio::spawn(c.clone().run_sampler(stop.clone()));
                 console = Some((c.clone(), stop));

@@ -5,6 +5,7 @@
 
 use super::cli::UserAction;
 use crate::config::{BrokerConfig, Config, ConfigError, Mode};
+use crate::ops::console::admin::AdminToken;
 use crate::ops::console::Console;
 use crate::ops::endpoint::{Endpoint, EndpointError};
 use logferry_broker::auth::credentials::{self, CredentialsError};
@@ -32,6 +33,8 @@ pub enum BrokerCommandError {
     Stdin(std::io::Error),
     #[error(transparent)]
     Credentials(#[from] CredentialsError),
+    #[error(transparent)]
+    AdminToken(#[from] crate::ops::console::admin::AdminTokenError),
 }
 
 /// The `[broker]` settings (from the config file if given: an agent's config or a broker-only
@@ -68,10 +71,21 @@ pub async fn run(cfg: BrokerConfig, data_dir: PathBuf) -> Result<(), BrokerComma
     let mut int = signal(SignalKind::interrupt()).map_err(BrokerCommandError::Signal)?;
     let mut hup = signal(SignalKind::hangup()).map_err(BrokerCommandError::Signal)?;
     let http = cfg.http_listen.clone();
+    // Read first: a bad token file fails the start before the broker runs.
+    let admin_token = match (&http, &cfg.admin_token_file) {
+        (Some(_), Some(f)) => Some(AdminToken::load(f)?),
+        (None, Some(_)) => {
+            tracing::warn!(
+                "[broker] admin_token_file without http_listen: no console to edit from, ignored"
+            );
+            None
+        }
+        (_, None) => None,
+    };
     let handle = logferry_broker::start(cfg, data_dir).await?;
     let served = match http {
         None => None,
-        Some(addr) => match serve_http(&addr, &handle) {
+        Some(addr) => match serve_http(&addr, &handle, admin_token) {
             Ok(s) => Some(s),
             Err(e) => {
                 // Stop the broker cleanly before reporting: its data dir stays consistent.
@@ -106,12 +120,17 @@ pub async fn run(cfg: BrokerConfig, data_dir: PathBuf) -> Result<(), BrokerComma
 fn serve_http(
     addr: &str,
     handle: &logferry_broker::BrokerHandle,
+    admin_token: Option<AdminToken>,
 ) -> Result<(Endpoint, CancellationToken), EndpointError> {
     let view = handle.view();
     let host = hostname::get()
         .map(|h| h.to_string_lossy().into_owned())
         .unwrap_or_else(|_| "localhost".to_string());
-    let console = Arc::new(Console::new(host, None, Some(view.clone())));
+    let mut console = Console::new(host, None, Some(view.clone()));
+    if let Some(t) = admin_token {
+        console = console.with_admin_token(t);
+    }
+    let console = Arc::new(console);
     let stop = CancellationToken::new();
     tokio::spawn(console.clone().run_sampler(stop.clone()));
     let mut reg = prometheus_client::registry::Registry::default();

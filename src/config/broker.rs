@@ -24,6 +24,7 @@ pub(super) fn validate_broker(
         &mut b.credentials_file,
         &mut b.acl_file,
         &mut b.acl_backup_path,
+        &mut b.admin_token_file,
     ] {
         if let Some(f) = p.as_mut() {
             *f = resolve(base, &*f);

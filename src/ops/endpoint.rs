@@ -1,13 +1,14 @@
 //! The HTTP endpoint: `GET /metrics` (Prometheus text), `GET /healthz` (200, or 503 with a
 //! line per stuck section) and, with a console, `GET /` and `GET /api/v1/status`
-//! ([`crate::ops::console`]). Served from its own thread so a slow scraper or browser never
+//! ([`crate::ops::console`]), and its ACL edits `POST`/`DELETE /api/v1/acls` when it has an
+//! admin token. Served from its own thread so a slow scraper or browser never
 //! touches the shipping path.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use crate::ops::console::Console;
+use crate::ops::console::{Console, Reply};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EndpointError {
@@ -85,17 +86,56 @@ fn header(name: &str, value: &str) -> Option<tiny_http::Header> {
     tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()).ok()
 }
 
+/// A console edit (`POST`/`DELETE /api/v1/acls`): its body read up to the console's limit.
+fn edit(req: &mut tiny_http::Request, c: &Console, path: &str) -> Option<Reply> {
+    let method = req.method().as_str().to_string();
+    let auth = req
+        .headers()
+        .iter()
+        .find(|h| h.field.equiv("Authorization"))
+        .map(|h| h.value.as_str().to_string());
+    let peer = req.remote_addr().copied();
+    let limit = c.max_edit_body();
+    let mut body = String::new();
+    use std::io::Read;
+    match req
+        .as_reader()
+        .take(limit as u64 + 1)
+        .read_to_string(&mut body)
+    {
+        Ok(n) if n > limit => {
+            return Some((
+                413,
+                format!("request body over {limit} bytes\n"),
+                "text/plain; charset=utf-8",
+            ))
+        }
+        Ok(_) => {}
+        Err(e) => {
+            return Some((
+                400,
+                format!("request body unreadable: {e}\n"),
+                "text/plain; charset=utf-8",
+            ))
+        }
+    }
+    c.edit(&method, path, auth.as_deref(), &body, peer)
+}
+
 fn serve(
     server: &tiny_http::Server,
     render: &RenderFn,
     health: &HealthFn,
     console: Option<&Console>,
 ) {
-    for req in server.incoming_requests() {
+    for mut req in server.incoming_requests() {
         let (path, query) = req.url().split_once('?').unwrap_or((req.url(), ""));
         let (path, query) = (path.to_string(), query.to_string());
         let page = match (req.method(), console) {
             (tiny_http::Method::Get, Some(c)) => c.handle(&path, &query),
+            (tiny_http::Method::Post | tiny_http::Method::Delete, Some(c)) => {
+                edit(&mut req, c, &path)
+            }
             _ => None,
         };
         // Prometheus asks for OpenMetrics; everyone else gets the classic text format.

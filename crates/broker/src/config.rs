@@ -61,6 +61,11 @@ pub struct BrokerConfig {
     /// speaks only Kafka), nor by the agent's bundled broker (its `metrics_listen` serves
     /// the same pages).
     pub http_listen: Option<String>,
+    /// A file holding the web console's admin token (one line, at least 16 characters):
+    /// with it, the console offers ACL edits to whoever presents the token (`Authorization:
+    /// Bearer`); without it, the console is read-only. Read at start. Not used by this crate
+    /// (the console is the `logferry` binary's), as `http_listen`.
+    pub admin_token_file: Option<PathBuf>,
     /// More listeners: `[[broker.listener]]`.
     pub listener: Vec<ListenerConfig>,
     /// SCRAM credentials of the SASL users (`logferry broker user add|remove`), reread with
@@ -324,6 +329,7 @@ struct RawBrokerConfig {
     max_request_bytes: usize,
     group_initial_rebalance_delay_ms: u64,
     http_listen: Option<String>,
+    admin_token_file: Option<PathBuf>,
     listener: Vec<ListenerConfig>,
     credentials_file: Option<PathBuf>,
     super_users: Vec<String>,
@@ -349,6 +355,7 @@ impl Default for RawBrokerConfig {
             max_request_bytes: d.max_request_bytes,
             group_initial_rebalance_delay_ms: d.group_initial_rebalance_delay_ms,
             http_listen: d.http_listen,
+            admin_token_file: d.admin_token_file,
             listener: d.listener,
             credentials_file: d.credentials_file,
             super_users: d.super_users,
@@ -380,6 +387,7 @@ impl From<RawBrokerConfig> for BrokerConfig {
             max_request_bytes: r.max_request_bytes,
             group_initial_rebalance_delay_ms: r.group_initial_rebalance_delay_ms,
             http_listen: r.http_listen,
+            admin_token_file: r.admin_token_file,
             listener: r.listener,
             credentials_file: r.credentials_file,
             super_users: r.super_users,
@@ -406,6 +414,7 @@ impl Default for BrokerConfig {
             max_request_bytes: 100 * 1024 * 1024,
             group_initial_rebalance_delay_ms: 3000,
             http_listen: None,
+            admin_token_file: None,
             listener: Vec::new(),
             credentials_file: None,
             super_users: Vec::new(),

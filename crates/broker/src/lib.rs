@@ -579,6 +579,27 @@ impl BrokerView {
         snapshot::snapshot(&self.broker, paging)
     }
 
+    /// Page `page` of the ACLs in force, their generation and the last reload's outcome;
+    /// None when ACLs are off (see [`acl::view::snapshot`]).
+    pub fn acls(&self, page: usize, per_page: usize) -> Option<acl::view::AclSnapshot> {
+        acl::view::snapshot(&self.broker.authz, page, per_page)
+    }
+
+    /// Adds one ACL rule through the store CreateAcls uses; returns the generation in force.
+    /// Blocking (writes the ACL file).
+    pub fn add_acl(&self, rule: &acl::view::AclRule) -> Result<u64, acl::view::AclEditError> {
+        acl::view::add(&self.broker.authz, rule, &self.broker.metrics)
+    }
+
+    /// Removes one ACL rule through the store DeleteAcls uses; returns how many bindings went
+    /// and the generation in force. Blocking (writes the ACL file).
+    pub fn remove_acl(
+        &self,
+        rule: &acl::view::AclRule,
+    ) -> Result<(usize, u64), acl::view::AclEditError> {
+        acl::view::remove(&self.broker.authz, rule, &self.broker.metrics)
+    }
+
     /// Each topic's summed end offsets (see [`snapshot::end_offsets`]).
     pub fn end_offsets(&self) -> Vec<(String, i64)> {
         snapshot::end_offsets(&self.broker)

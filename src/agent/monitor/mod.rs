@@ -122,6 +122,7 @@ pub struct Monitor {
     board: Arc<Mutex<Board>>,
     report: Arc<Mutex<Option<Report>>>,
     ready: watch::Receiver<bool>,
+    topic: String,
     probe: Option<probe::Probe>,
     _lock: Option<logferry_fsutil::DirLock>,
 }
@@ -248,6 +249,7 @@ impl Monitor {
             board,
             report,
             ready: ready_rx,
+            topic: cfg.topic.clone(),
             probe: None,
             _lock: lock,
         })
@@ -313,6 +315,17 @@ impl Monitor {
             .clone()
     }
 
+    /// The latest figures for the web console's canary panel: a function the console calls
+    /// on each request, holding only the report (not the monitor).
+    pub fn console_feed(&self) -> crate::ops::console::canary::CanaryFn {
+        let report = self.report.clone();
+        let topic = self.topic.clone();
+        Arc::new(move || {
+            let r = report.lock().unwrap_or_else(|p| p.into_inner());
+            canary_report(&topic, r.as_ref())
+        })
+    }
+
     /// Waits until the consumer has its partitions (the producer starts then).
     pub async fn wait_ready(&mut self) {
         let _ = self.ready.wait_for(|r| *r).await;
@@ -338,6 +351,51 @@ impl Drop for Monitor {
     /// tasks without waiting for them.
     fn drop(&mut self) {
         self.shutdown.cancel();
+    }
+}
+
+/// The console's view of a report (None: not evaluated yet).
+pub fn canary_report(topic: &str, r: Option<&Report>) -> crate::ops::console::canary::CanaryReport {
+    use crate::ops::console::canary::{CanaryPartition, CanaryReport, CanaryViolation};
+    let Some(r) = r else {
+        return CanaryReport {
+            topic: topic.to_string(),
+            ..CanaryReport::default()
+        };
+    };
+    let s = &r.snapshot;
+    CanaryReport {
+        topic: r.topic.clone(),
+        evaluated_at_ms: Some(s.at_ms),
+        window_ms: s.window_ms,
+        loss_rate: s.loss_rate,
+        latency_p50_s: s.latency.as_ref().map(|q| q.p50),
+        latency_p99_s: s.latency.as_ref().map(|q| q.p99),
+        violations: r
+            .violations
+            .iter()
+            .map(|v| CanaryViolation {
+                check: v.check.to_string(),
+                detail: v.detail.clone(),
+            })
+            .collect(),
+        partitions: s
+            .partitions
+            .iter()
+            .map(|p| CanaryPartition {
+                partition: p.partition,
+                leader: p.leader,
+                produce_availability: p.produce_availability,
+                consume_availability: p.consume_availability,
+                acked: p.acked,
+                consumed: p.consumed,
+                lost: p.lost,
+                duplicated: p.duplicated,
+                missing: p.missing,
+                latency_p50_s: p.latency_p50,
+                latency_p99_s: p.latency_p99,
+            })
+            .collect(),
     }
 }
 

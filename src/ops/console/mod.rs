@@ -5,12 +5,21 @@
 //!
 //! The sampler ([`Console::run_sampler`]) records the charts' history every
 //! [`SAMPLE_INTERVAL`] into fixed rings ([`history`]): an hour per section and for the broker.
+//!
+//! Optional panels appear when their source exists: the broker's ACLs (through
+//! [`BrokerView::acls`]), the canary (a [`canary::CanaryFn`] from the agent's monitor). With
+//! an [`admin::AdminToken`], `POST`/`DELETE /api/v1/acls` ([`Console::edit`]) change the ACLs
+//! through the broker's own store; without one, the console is read-only.
 
+pub mod admin;
+pub mod canary;
 pub mod history;
 pub mod page;
 pub mod status;
 
 use crate::ops::metrics::Metrics;
+use admin::{Access, AdminToken};
+use canary::CanaryFn;
 use history::History;
 use logferry_broker::BrokerView;
 use status::{Query, Status};
@@ -31,8 +40,21 @@ pub struct Console {
     host: String,
     metrics: Option<Arc<Metrics>>,
     broker: Option<BrokerView>,
+    /// The in-process monitor's figures (`[monitor]`), for the canary panel.
+    canary: Option<CanaryFn>,
+    /// With it, ACL edits are offered to whoever presents it.
+    admin: Option<AdminToken>,
     history: Mutex<History>,
     interval: Duration,
+}
+
+/// Largest body an edit request may have.
+const MAX_EDIT_BODY: usize = 64 * 1024;
+
+fn text(code: u16, body: impl Into<String>) -> Reply {
+    let mut b: String = body.into();
+    b.push('\n');
+    (code, b, "text/plain; charset=utf-8")
 }
 
 fn wall_ms() -> u64 {
@@ -57,9 +79,23 @@ impl Console {
             host,
             metrics,
             broker,
+            canary: None,
+            admin: None,
             history: Mutex::new(History::new(samples)),
             interval,
         }
+    }
+
+    /// Shows the canary panel with the figures `feed` returns.
+    pub fn with_canary(mut self, feed: CanaryFn) -> Console {
+        self.canary = Some(feed);
+        self
+    }
+
+    /// Offers ACL edits (`POST`/`DELETE /api/v1/acls`) to requests bearing `token`.
+    pub fn with_admin_token(mut self, token: AdminToken) -> Console {
+        self.admin = Some(token);
+        self
     }
 
     fn history(&self) -> std::sync::MutexGuard<'_, History> {
@@ -119,7 +155,87 @@ impl Console {
                 .broker
                 .as_ref()
                 .map(|b| status::broker_status(b, &h, q)),
+            acls: self
+                .broker
+                .as_ref()
+                .and_then(|b| status::acl_status(b, self.admin.is_some(), q)),
+            canary: self.canary.as_ref().map(|f| status::canary_status(f(), q)),
         }
+    }
+
+    /// The size limit of [`Console::edit`]'s body.
+    pub fn max_edit_body(&self) -> usize {
+        MAX_EDIT_BODY
+    }
+
+    /// Answers an ACL edit: `POST /api/v1/acls` (add) or `DELETE /api/v1/acls` (remove), a
+    /// JSON rule as in `acls.rules` for body. None (so 404) unless an admin token is
+    /// configured and the console shows a broker with ACLs on. Blocking (writes the ACL
+    /// file, through the same store as Kafka's CreateAcls and DeleteAcls).
+    pub fn edit(
+        &self,
+        method: &str,
+        path: &str,
+        authorization: Option<&str>,
+        body: &str,
+        peer: Option<std::net::SocketAddr>,
+    ) -> Option<Reply> {
+        if path != "/api/v1/acls" {
+            return None;
+        }
+        let (admin, broker) = (self.admin.as_ref()?, self.broker.as_ref()?);
+        broker.acls(0, 1)?;
+        let peer = peer.map_or_else(|| "-".to_string(), |p| p.to_string());
+        match admin.check(authorization) {
+            Access::Granted => {}
+            Access::Missing => {
+                tracing::warn!(%peer, method, "console ACL edit refused: no admin token");
+                return Some(text(
+                    401,
+                    "an admin token is needed: Authorization: Bearer TOKEN",
+                ));
+            }
+            Access::Wrong => {
+                tracing::warn!(%peer, method, "console ACL edit refused: wrong admin token");
+                return Some(text(403, "wrong admin token"));
+            }
+        }
+        let rule: logferry_broker::acl::view::AclRule = match serde_json::from_str(body) {
+            Ok(r) => r,
+            Err(e) => return Some(text(400, format!("the body is not an ACL rule: {e}"))),
+        };
+        use logferry_broker::acl::store::StoreError;
+        use logferry_broker::acl::view::AclEditError;
+        let result = match method {
+            "POST" => broker
+                .add_acl(&rule)
+                .map(|generation| serde_json::json!({ "generation": generation })),
+            "DELETE" => broker.remove_acl(&rule).map(|(removed, generation)| {
+                serde_json::json!({ "removed": removed, "generation": generation })
+            }),
+            _ => return Some(text(405, "use POST (add) or DELETE (remove)")),
+        };
+        Some(match result {
+            Ok(v) => {
+                tracing::info!(%peer, method, rule = ?rule, answer = %v, "ACLs edited from the console");
+                (200, v.to_string(), "application/json")
+            }
+            Err(e) => {
+                let code = match &e {
+                    AclEditError::Disabled | AclEditError::NotFound => 404,
+                    AclEditError::Invalid(_) => 400,
+                    // acl_url, or an ACL file broken on disk: nothing to edit safely.
+                    AclEditError::Store(StoreError::ReadOnly(_) | StoreError::Invalid { .. }) => {
+                        409
+                    }
+                    AclEditError::Store(_) => 500,
+                };
+                if code == 500 {
+                    tracing::error!(%peer, method, error = %e, "console ACL edit failed");
+                }
+                text(code, e.to_string())
+            }
+        })
     }
 
     /// Answers `GET path?query` when it is the console's; None for other paths.
@@ -223,6 +339,61 @@ mod tests {
             .sections
             .iter()
             .all(|s| s.history.len() == 1));
+    }
+
+    fn rss_kib() -> u64 {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmRSS:"))
+                    .and_then(|l| l.split_whitespace().nth(1))
+                    .and_then(|v| v.parse().ok())
+            })
+            .unwrap_or(0)
+    }
+
+    /// What the console's memory costs with every history ring and timeline full, for the
+    /// RSS targets of bench/RESULTS.md. Measured, not asserted (CONSOLE_MEM=1, run alone:
+    /// `CONSOLE_MEM=1 cargo test --release --lib console::tests::memory -- --nocapture`).
+    #[test]
+    fn memory_with_every_history_full() {
+        if std::env::var("CONSOLE_MEM").as_deref() != Ok("1") {
+            eprintln!("CONSOLE_MEM=1 measures it");
+            return;
+        }
+        for n in [10usize, 1000] {
+            let m = Metrics::new();
+            let handles: Vec<_> = (0..n)
+                .map(|i| m.section(&format!("section-{i:04}"), "topic"))
+                .collect();
+            let c = Console::new("h".into(), Some(m.clone()), None);
+            let before = rss_kib();
+            for (i, h) in handles.iter().enumerate() {
+                for e in 0..crate::ops::metrics::MAX_EVENTS {
+                    h.event(
+                        crate::ops::metrics::EventKind::Rotation,
+                        format!("/var/log/app/section-{i:04}/access.log.{e} finished"),
+                    );
+                }
+            }
+            let events = rss_kib();
+            for t in 1..=HISTORY_SAMPLES as u64 {
+                for h in &handles {
+                    h.lines_shipped.inc_by(t);
+                }
+                c.sample(1_700_000_000_000 + t * 5_000);
+            }
+            let after = rss_kib();
+            assert_eq!(c.history_len(), n * HISTORY_SAMPLES);
+            eprintln!(
+                "{n} sections: timelines full +{} KiB, history rings full +{} KiB, total +{} KiB ({} B per section)",
+                events - before,
+                after - events,
+                after - before,
+                (after - before) * 1024 / n as u64
+            );
+        }
     }
 
     #[test]

@@ -92,6 +92,32 @@ pub fn signature(st: &Status) -> String {
         let lost: Vec<&str> = a.totals.lost.keys().map(String::as_str).collect();
         parts.push(format!("l:{}", lost.join(",")));
     }
+    if let Some(a) = &st.acls {
+        let reload = match &a.acls.last_reload {
+            None => "none",
+            Some(r) if r.ok => "ok",
+            Some(_) => "failed",
+        };
+        parts.push(format!(
+            "a:{}:{}:{}:{reload}",
+            a.acls.generation,
+            a.acls.rules.len(),
+            u8::from(a.admin)
+        ));
+    }
+    if let Some(c) = &st.canary {
+        let parts_here: Vec<String> = c
+            .report
+            .partitions
+            .iter()
+            .map(|p| p.partition.to_string())
+            .collect();
+        parts.push(format!(
+            "c:{}:{}",
+            u8::from(c.report.evaluated_at_ms.is_some()),
+            parts_here.join(",")
+        ));
+    }
     if let Some(b) = &st.broker {
         for t in &b.topics {
             parts.push(format!("t:{}", t.topic.name));
@@ -338,7 +364,11 @@ fn agent_panels(out: &mut String, st: &Status, q: &Query) {
             .iter()
             .map(|p| (p.t_ms, p.backlog_bytes as f64))
             .collect();
-        let rate: Vec<(u64, f64)> = s.history.iter().map(|p| (p.t_ms, p.lines_per_s)).collect();
+        let rate: Vec<(u64, f64)> = s
+            .history
+            .iter()
+            .map(|p| (p.t_ms, f64::from(p.lines_per_s)))
+            .collect();
         chart(
             out,
             &Chart {
@@ -567,6 +597,241 @@ fn broker_panels(out: &mut String, st: &Status, q: &Query) {
     out.push_str("</section>");
 }
 
+/// "99.5%" (availability, loss rate).
+pub fn fmt_pct(x: f64) -> String {
+    format!("{:.1}%", x * 100.0)
+}
+
+/// Seconds as "12 ms" / "1.50 s"; "—" for none. Same as `fmt.secs` in console.js.
+pub fn fmt_secs(x: Option<f64>) -> String {
+    match x {
+        None => "\u{2014}".to_string(),
+        Some(s) if s < 1.0 => format!("{} ms", (s * 1000.0).round() as u64),
+        Some(s) => format!("{s:.2} s"),
+    }
+}
+
+/// "SLA met", or each failed check as "check: detail", joined by "; ". Same as `sla()` in
+/// console.js.
+pub fn sla_text(v: &[super::canary::CanaryViolation]) -> String {
+    if v.is_empty() {
+        return "SLA met".to_string();
+    }
+    let parts: Vec<String> = v
+        .iter()
+        .map(|v| format!("{}: {}", v.check, v.detail))
+        .collect();
+    parts.join("; ")
+}
+
+fn canary_panel(out: &mut String, st: &Status, q: &Query) {
+    let Some(c) = &st.canary else { return };
+    let r = &c.report;
+    let _ = write!(
+        out,
+        "<section id=\"canary\"><h2>Canary: {}</h2>",
+        esc(&r.topic)
+    );
+    let Some(at) = r.evaluated_at_ms else {
+        out.push_str(
+            "<p class=\"muted\">Waiting for the monitor's first evaluation.</p></section>",
+        );
+        return;
+    };
+    let _ = write!(
+        out,
+        "<p>evaluated <span data-k=\"canary.evaluated_at_ms\" data-fmt=\"time\">{}</span> UTC over {} · loss rate <span data-k=\"canary.loss_rate\" data-fmt=\"pct\">{}</span> · latency p50 <span data-k=\"canary.latency_p50_s\" data-fmt=\"secs\">{}</span> p99 <span data-k=\"canary.latency_p99_s\" data-fmt=\"secs\">{}</span></p>",
+        fmt_time(at),
+        fmt_age(r.window_ms / 1000),
+        fmt_pct(r.loss_rate),
+        fmt_secs(r.latency_p50_s),
+        fmt_secs(r.latency_p99_s)
+    );
+    // Redrawn by the script at each poll (`sla()` in console.js): same text.
+    let _ = write!(
+        out,
+        "<p id=\"sla\" class=\"{}\">{}</p>",
+        if r.violations.is_empty() { "ok" } else { "bad" },
+        esc(&sla_text(&r.violations))
+    );
+    out.push_str("<table id=\"canary-partitions\"><thead><tr><th class=\"num\">partition</th><th class=\"num\">leader</th><th class=\"num\">produce availability</th><th class=\"num\">consume availability</th><th class=\"num\">consumed</th><th class=\"num\">lost</th><th class=\"num\">duplicated</th><th class=\"num\">missing</th><th class=\"num\">p50</th><th class=\"num\">p99</th></tr></thead><tbody>");
+    for (i, p) in r.partitions.iter().enumerate() {
+        let k = format!("canary.partitions.{i}");
+        let _ = write!(
+            out,
+            "<tr data-canary=\"{}\"><td class=\"num\">{}</td><td class=\"num\">{}</td>",
+            p.partition,
+            p.partition,
+            p.leader.map_or("none".to_string(), |l| l.to_string())
+        );
+        cell(
+            out,
+            "num",
+            &format!("{k}.produce_availability"),
+            "pct",
+            &fmt_pct(p.produce_availability),
+        );
+        cell(
+            out,
+            "num",
+            &format!("{k}.consume_availability"),
+            "pct",
+            &fmt_pct(p.consume_availability),
+        );
+        cell(
+            out,
+            "num",
+            &format!("{k}.consumed"),
+            "int",
+            &p.consumed.to_string(),
+        );
+        let bad = |n: u64| if n > 0 { "num bad" } else { "num" };
+        cell(
+            out,
+            bad(p.lost),
+            &format!("{k}.lost"),
+            "int",
+            &p.lost.to_string(),
+        );
+        cell(
+            out,
+            bad(p.duplicated),
+            &format!("{k}.duplicated"),
+            "int",
+            &p.duplicated.to_string(),
+        );
+        cell(
+            out,
+            "num",
+            &format!("{k}.missing"),
+            "int",
+            &p.missing.to_string(),
+        );
+        cell(
+            out,
+            "num",
+            &format!("{k}.latency_p50_s"),
+            "secs",
+            &fmt_secs(p.latency_p50_s),
+        );
+        cell(
+            out,
+            "num",
+            &format!("{k}.latency_p99_s"),
+            "secs",
+            &fmt_secs(p.latency_p99_s),
+        );
+        out.push_str("</tr>");
+    }
+    out.push_str("</tbody></table>");
+    pager(out, q, "canary_page", &c.partitions_page, "partitions");
+    out.push_str("</section>");
+}
+
+/// A labelled `<select name=...>` of `options`.
+fn select(out: &mut String, label: &str, name: &str, options: &[&str]) {
+    let _ = write!(out, "<label>{label} <select name=\"{name}\">");
+    for o in options {
+        let _ = write!(out, "<option>{o}</option>");
+    }
+    out.push_str("</select></label> ");
+}
+
+fn acl_panel(out: &mut String, st: &Status, q: &Query) {
+    let Some(a) = &st.acls else { return };
+    let acls = &a.acls;
+    let _ = write!(
+        out,
+        "<section id=\"acls\"><h2>Broker: ACLs</h2><p>generation <b data-k=\"acls.generation\" data-fmt=\"int\">{}</b> · {} rules · source <span class=\"path\">{}</span>{}",
+        acls.generation,
+        acls.rules_total,
+        esc(&acls.source),
+        if acls.editable { "" } else { " (read-only)" }
+    );
+    if !acls.super_users.is_empty() {
+        let _ = write!(out, " · super users {}", esc(&acls.super_users.join(", ")));
+    }
+    out.push_str("</p>");
+    match &acls.last_reload {
+        None => {
+            out.push_str("<p class=\"muted\" id=\"acl-reload\">Not reloaded since the start.</p>")
+        }
+        Some(r) => {
+            let _ = write!(
+                out,
+                "<p id=\"acl-reload\">last reload <span data-k=\"acls.last_reload.at_ms\" data-fmt=\"time\">{}</span> UTC: ",
+                fmt_time(r.at_ms)
+            );
+            match &r.error {
+                None => out.push_str("<span class=\"ok\">ok</span>"),
+                Some(e) => {
+                    let _ = write!(
+                        out,
+                        "<span class=\"bad\">failed: {}</span> (the rules below stay in force)",
+                        esc(e)
+                    );
+                }
+            }
+            out.push_str("</p>");
+        }
+    }
+    let _ = write!(
+        out,
+        "<table id=\"acl-rules\"><thead><tr><th class=\"num\">entry</th><th>permission</th><th>operation</th><th>resource</th><th>pattern</th><th>name</th><th>principal</th><th>host</th>{}</tr></thead><tbody>",
+        if a.admin { "<th></th>" } else { "" }
+    );
+    for r in &acls.rules {
+        let _ = write!(
+            out,
+            "<tr data-acl=\"{}:{}:{}:{}:{}\"><td class=\"num\">{}</td><td><span class=\"badge perm-{}\">{}</span></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>",
+            esc(&r.permission),
+            esc(&r.operation),
+            esc(&r.resource_type),
+            esc(&r.resource_name),
+            esc(&r.principal),
+            r.entry,
+            esc(&r.permission),
+            esc(&r.permission),
+            esc(&r.operation),
+            esc(&r.resource_type),
+            esc(&r.pattern_type),
+            esc(&r.resource_name),
+            esc(&r.principal),
+            esc(&r.host)
+        );
+        if a.admin {
+            let json = serde_json::to_string(r).unwrap_or_default();
+            let _ = write!(
+                out,
+                "<td><button type=\"button\" data-acl-remove=\"{}\">remove</button></td>",
+                esc(&json)
+            );
+        }
+        out.push_str("</tr>");
+    }
+    out.push_str("</tbody></table>");
+    pager(out, q, "acl_page", &a.rules_page, "rules");
+    if a.admin {
+        out.push_str("<form id=\"acl-add\" autocomplete=\"off\"><h3>Add a rule</h3><p>");
+        select(out, "permission", "permission", &["allow", "deny"]);
+        select(
+            out,
+            "operation",
+            "operation",
+            &["read", "write", "describe", "admin", "all"],
+        );
+        select(
+            out,
+            "resource",
+            "resource_type",
+            &["topic", "group", "cluster"],
+        );
+        select(out, "pattern", "pattern_type", &["literal", "prefixed"]);
+        out.push_str("<label>name <input name=\"resource_name\" size=\"16\" placeholder=\"logs.app\"></label> <label>principal <input name=\"principal\" size=\"16\" value=\"User:*\"></label> <label>host <input name=\"host\" size=\"12\" value=\"*\"></label></p><p><label>admin token <input type=\"password\" name=\"token\" size=\"24\"></label> <button type=\"submit\">add</button> <span id=\"acl-msg\" class=\"muted\">Edits go to the ACL file, as Kafka's CreateAcls and DeleteAcls.</span></p></form>");
+    }
+    out.push_str("</section>");
+}
+
 /// The whole page for `st` (made for query `q`).
 pub fn render(st: &Status, q: &Query) -> String {
     let mut out = String::with_capacity(16 * 1024);
@@ -584,7 +849,9 @@ pub fn render(st: &Status, q: &Query) -> String {
         fmt_time(st.generated_at_ms)
     );
     agent_panels(&mut out, st, q);
+    canary_panel(&mut out, st, q);
     broker_panels(&mut out, st, q);
+    acl_panel(&mut out, st, q);
     let _ = write!(out, "</main><script>{SCRIPT}</script></body></html>");
     out
 }
@@ -608,6 +875,122 @@ mod tests {
             esc("<a href='x'>&\"</a>"),
             "&lt;a href=&#39;x&#39;&gt;&amp;&quot;&lt;/a&gt;"
         );
+    }
+
+    fn status_with_acls_and_canary(admin: bool) -> Status {
+        use super::super::canary::{CanaryPartition, CanaryReport, CanaryViolation};
+        use super::super::status::{AclStatus, CanaryStatus};
+        use logferry_broker::acl::view::{AclRule, AclSnapshot};
+        use logferry_broker::acl::LastReload;
+        let rule = AclRule {
+            entry: 1,
+            permission: "deny".into(),
+            operation: "write".into(),
+            resource_type: "topic".into(),
+            pattern_type: "prefixed".into(),
+            resource_name: "secret.".into(),
+            principal: "User:<mallory>".into(),
+            host: "10.0.0.0/8".into(),
+        };
+        let part = |partition, lost| CanaryPartition {
+            partition,
+            leader: Some(0),
+            produce_availability: 1.0,
+            consume_availability: 0.995,
+            acked: 120,
+            consumed: 120,
+            lost,
+            duplicated: 0,
+            missing: 0,
+            latency_p50_s: Some(0.004),
+            latency_p99_s: Some(1.5),
+        };
+        Status {
+            version: 1,
+            host: "h".into(),
+            generated_at_ms: 3_600_000,
+            sample_interval_ms: 5_000,
+            history_capacity: 720,
+            agent: None,
+            broker: None,
+            acls: Some(AclStatus {
+                rules_page: PageInfo {
+                    page: 0,
+                    per_page: 100,
+                    pages: 1,
+                    total: 1,
+                },
+                admin,
+                acls: AclSnapshot {
+                    source: "/etc/logferry/acl.toml".into(),
+                    editable: true,
+                    generation: 7,
+                    super_users: vec!["User:admin".into()],
+                    rules_total: 1,
+                    rules: vec![rule],
+                    last_reload: Some(LastReload {
+                        at_ms: 3_599_000,
+                        ok: false,
+                        changed: false,
+                        error: Some("[[acl]] entry 2: <bad>".into()),
+                    }),
+                },
+            }),
+            canary: Some(CanaryStatus {
+                partitions_page: PageInfo {
+                    page: 0,
+                    per_page: 100,
+                    pages: 1,
+                    total: 2,
+                },
+                report: CanaryReport {
+                    topic: "logferry-monitor".into(),
+                    evaluated_at_ms: Some(3_599_500),
+                    window_ms: 60_000,
+                    loss_rate: 0.004,
+                    latency_p50_s: Some(0.004),
+                    latency_p99_s: None,
+                    violations: vec![CanaryViolation {
+                        check: "loss_rate".into(),
+                        detail: "loss rate 0.004 > 0".into(),
+                    }],
+                    partitions: vec![part(0, 0), part(1, 3)],
+                },
+            }),
+        }
+    }
+
+    #[test]
+    fn acl_and_canary_panels_show_their_figures_and_offer_edits_only_to_admins() {
+        let q = Query::default();
+        let html = render(&status_with_acls_and_canary(false), &q);
+        assert!(html.contains("<b data-k=\"acls.generation\" data-fmt=\"int\">7</b>"));
+        assert!(html.contains("<tr data-acl=\"deny:write:topic:secret.:User:&lt;mallory&gt;\">"));
+        assert!(html.contains("<td>10.0.0.0/8</td>"));
+        assert!(html.contains("<span class=\"bad\">failed: [[acl]] entry 2: &lt;bad&gt;</span>"));
+        assert!(html.contains("super users User:admin"));
+        assert!(!html.contains("<form") && !html.contains("data-acl-remove=\""));
+        // Canary: lost in red on its row only, the failed check, an absent p99 as a dash.
+        assert!(html.contains("<tr data-canary=\"1\">"));
+        assert!(html.contains(
+            "<td class=\"num bad\" data-k=\"canary.partitions.1.lost\" data-fmt=\"int\">3</td>"
+        ));
+        assert!(html.contains(
+            "<td class=\"num\" data-k=\"canary.partitions.0.lost\" data-fmt=\"int\">0</td>"
+        ));
+        assert!(html.contains("data-fmt=\"pct\">99.5%</td>"));
+        assert!(html.contains("data-fmt=\"secs\">1.50 s</td>"));
+        assert!(html.contains("data-k=\"canary.latency_p99_s\" data-fmt=\"secs\">\u{2014}</span>"));
+        assert!(html.contains("<p id=\"sla\" class=\"bad\">loss_rate: loss rate 0.004 &gt; 0</p>"));
+
+        let html = render(&status_with_acls_and_canary(true), &q);
+        assert!(html.contains("<form id=\"acl-add\""));
+        // The remove button carries the rule as JSON, escaped for the attribute.
+        assert!(html.contains(
+            "data-acl-remove=\"{&quot;entry&quot;:1,&quot;permission&quot;:&quot;deny&quot;"
+        ));
+        assert_eq!(fmt_secs(Some(0.0125)), "13 ms");
+        assert_eq!(fmt_pct(1.0), "100.0%");
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! `GET /api/v1/status`: the JSON document the console page is rendered from and polls.
 //! Version 1 is stable: fields may be added, none renamed or removed. Optional panels are
 //! absent (not null) when their source does not exist: `agent` on `logferry broker`, `broker`
-//! when the agent ships to external brokers; `acls` and `canary` are reserved for the topic
-//! ACLs and the canary monitor.
+//! when the agent ships to external brokers, `acls` without a bundled broker with
+//! `acl_enabled`, `canary` without the agent's `[monitor]`.
 
+use super::canary::{CanaryPartition, CanaryReport};
 use super::history::{History, RateSample, Sample};
 use crate::ops::metrics::{Event, Metrics, SectionView};
 use logferry_broker::snapshot::{BrokerSnapshot, Paging};
@@ -26,6 +27,8 @@ pub struct Query {
     pub section_page: usize,
     pub partition_page: usize,
     pub group_page: usize,
+    pub acl_page: usize,
+    pub canary_page: usize,
     /// Rows per page of every table (default: 20 sections, 100 partitions or groups).
     pub per_page: Option<usize>,
     /// Only history samples newer than this (Unix ms): what a poller has not seen yet.
@@ -42,6 +45,8 @@ impl Query {
                 "section_page" => out.section_page = u,
                 "partition_page" => out.partition_page = u,
                 "group_page" => out.group_page = u,
+                "acl_page" => out.acl_page = u,
+                "canary_page" => out.canary_page = u,
                 "per_page" => out.per_page = Some(u.clamp(1, MAX_PER_PAGE)),
                 "since" => out.since_ms = n,
                 _ => {}
@@ -57,6 +62,8 @@ impl Query {
             ("section_page", self.section_page),
             ("partition_page", self.partition_page),
             ("group_page", self.group_page),
+            ("acl_page", self.acl_page),
+            ("canary_page", self.canary_page),
         ] {
             let v = if k == key { page } else { v };
             if v > 0 {
@@ -108,6 +115,28 @@ pub struct Status {
     pub agent: Option<AgentStatus>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub broker: Option<BrokerStatus>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acls: Option<AclStatus>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub canary: Option<CanaryStatus>,
+}
+
+/// The broker's ACLs in force (one page of rules), their generation, the last reload.
+#[derive(Debug, Clone, Serialize)]
+pub struct AclStatus {
+    pub rules_page: PageInfo,
+    /// The page offers edits: an admin token is configured and the ACL source is a file.
+    pub admin: bool,
+    #[serde(flatten)]
+    pub acls: logferry_broker::acl::view::AclSnapshot,
+}
+
+/// The canary monitor's last evaluation (one page of partitions).
+#[derive(Debug, Clone, Serialize)]
+pub struct CanaryStatus {
+    pub partitions_page: PageInfo,
+    #[serde(flatten)]
+    pub report: CanaryReport,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -199,7 +228,7 @@ pub struct TopicStatus {
 
 fn section_status(v: SectionView, history: &History, since_ms: u64) -> SectionStatus {
     let samples = history.section(&v.name, 0);
-    let lines_per_s = samples.last().map_or(0.0, |s| s.lines_per_s);
+    let lines_per_s = samples.last().map_or(0.0, |s| f64::from(s.lines_per_s));
     let status = if !v.broker_up {
         SectionState::BrokerDown
     } else if v.alert {
@@ -284,6 +313,30 @@ pub fn broker_status(b: &BrokerView, history: &History, q: &Query) -> BrokerStat
     }
 }
 
+pub fn acl_status(b: &BrokerView, admin: bool, q: &Query) -> Option<AclStatus> {
+    let per_page = q.per_page.unwrap_or(BROKER_ROWS_PER_PAGE);
+    let acls = b.acls(q.acl_page, per_page)?;
+    Some(AclStatus {
+        rules_page: PageInfo::new(q.acl_page, per_page, acls.rules_total),
+        admin: admin && acls.editable,
+        acls,
+    })
+}
+
+pub fn canary_status(mut report: CanaryReport, q: &Query) -> CanaryStatus {
+    let page = PageInfo::new(
+        q.canary_page,
+        q.per_page.unwrap_or(BROKER_ROWS_PER_PAGE),
+        report.partitions.len(),
+    );
+    let rows: Vec<CanaryPartition> = report.partitions.drain(page.range()).collect();
+    report.partitions = rows;
+    CanaryStatus {
+        partitions_page: page,
+        report,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -297,6 +350,8 @@ mod tests {
                 section_page: 2,
                 partition_page: 0,
                 group_page: 0,
+                acl_page: 0,
+                canary_page: 0,
                 per_page: Some(MAX_PER_PAGE),
                 since_ms: 17
             }

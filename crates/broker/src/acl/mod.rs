@@ -8,6 +8,7 @@
 
 pub mod rules;
 pub mod store;
+pub mod view;
 
 pub use rules::{Op, Principal, ResourceType, Verdict};
 
@@ -36,6 +37,26 @@ pub struct Identity<'a> {
     pub ip: IpAddr,
 }
 
+/// The outcome of the last reread of the source, kept for operators (the web console shows
+/// it next to the rules in force).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LastReload {
+    /// When it finished, Unix ms.
+    pub at_ms: u64,
+    /// The source was read and valid (its rules are in force).
+    pub ok: bool,
+    /// It made a new generation (false: same text as before, or failed).
+    pub changed: bool,
+    /// Why it failed; the rules in force stayed.
+    pub error: Option<String>,
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 /// The outcome of one reload, for logs and metrics.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reload {
@@ -54,6 +75,8 @@ pub struct Authorizer {
     /// The text the rules in force were parsed from (reloads of the same text change nothing).
     text: Mutex<Option<String>>,
     generation: AtomicU64,
+    /// Set by every reread of the source (never by admin edits, which answer for themselves).
+    last_reload: Mutex<Option<LastReload>>,
     /// Serializes reloads and admin edits.
     edit: Mutex<()>,
     groups: Mutex<HashMap<(IpAddr, String), String>>,
@@ -87,6 +110,7 @@ impl Authorizer {
             set: RwLock::new(Arc::new(AclSet::default())),
             text: Mutex::new(None),
             generation: AtomicU64::new(0),
+            last_reload: Mutex::new(None),
             edit: Mutex::new(()),
             groups: Mutex::new(HashMap::new()),
             logged: Mutex::new(HashSet::new()),
@@ -107,6 +131,39 @@ impl Authorizer {
 
     pub fn source(&self) -> Option<&Source> {
         self.source.as_ref()
+    }
+
+    /// The principals allowed everything (`super_users`), sorted.
+    pub fn super_users(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .super_users
+            .iter()
+            .map(|u| format!("User:{u}"))
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// The outcome of the last reread of the source (None before the first, and without a
+    /// source).
+    pub fn last_reload(&self) -> Option<LastReload> {
+        self.last_reload
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn remember(&self, r: &Reload) {
+        let (ok, changed, error) = match r {
+            Reload::Ok { changed } => (true, *changed, None),
+            Reload::Failed(e) => (false, false, Some(e.clone())),
+        };
+        *self.last_reload.lock().unwrap_or_else(|p| p.into_inner()) = Some(LastReload {
+            at_ms: unix_ms(),
+            ok,
+            changed,
+            error,
+        });
     }
 
     /// The first load: the source, else the last good copy, else no rules at all (nothing
@@ -135,6 +192,12 @@ impl Authorizer {
             return Reload::Ok { changed: false };
         };
         let _g = self.edit.lock().unwrap_or_else(|p| p.into_inner());
+        let r = self.reread(source, metrics);
+        self.remember(&r);
+        r
+    }
+
+    fn reread(&self, source: &Source, metrics: &BrokerMetrics) -> Reload {
         let read = store::read_source(source)
             .and_then(|text| store::parse(&text, &source.to_string()).map(|s| (s, text)));
         match read {

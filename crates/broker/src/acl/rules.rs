@@ -41,7 +41,7 @@ impl Op {
         }
     }
 
-    fn parse(s: &str) -> Option<Op> {
+    pub fn parse(s: &str) -> Option<Op> {
         [Op::Read, Op::Write, Op::Describe, Op::Admin, Op::All]
             .into_iter()
             .find(|o| o.as_str() == s)

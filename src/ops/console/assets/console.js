@@ -20,7 +20,12 @@
       return Math.floor(s / 3600) + "h " + Math.floor((s % 3600) / 60) + "m";
     },
     time: function (ms) { return new Date(ms).toISOString().slice(11, 19); },
-    state: function (v) { return v.replace(/_/g, " "); }
+    state: function (v) { return v.replace(/_/g, " "); },
+    pct: function (x) { return (x * 100).toFixed(1) + "%"; },
+    secs: function (s) {
+      if (s == null) return "\u2014";
+      return s < 1 ? Math.round(s * 1000) + " ms" : s.toFixed(2) + " s";
+    }
   };
   function get(obj, path) {
     return path.split(".").reduce(function (o, k) { return o == null ? o : o[k]; }, obj);
@@ -33,6 +38,15 @@
         p.push("s:" + s.name + ":" + (s.alert ? 1 : 0) + ":" + last + ":" + Object.keys(s.lost).sort().join(","));
       });
       p.push("l:" + Object.keys(st.agent.totals.lost).sort().join(","));
+    }
+    if (st.acls) {
+      var r = st.acls.last_reload;
+      p.push("a:" + st.acls.generation + ":" + st.acls.rules.length + ":" + (st.acls.admin ? 1 : 0) + ":" +
+        (r == null ? "none" : r.ok ? "ok" : "failed"));
+    }
+    if (st.canary) {
+      p.push("c:" + (st.canary.evaluated_at_ms != null ? 1 : 0) + ":" +
+        st.canary.partitions.map(function (x) { return x.partition; }).join(","));
     }
     if (st.broker) {
       st.broker.topics.forEach(function (t) { p.push("t:" + t.name); });
@@ -64,7 +78,16 @@
       if (v === undefined) return;
       el.textContent = (fmt[f] || fmt.text)(v);
       if (f === "state") el.className = "badge st-" + v;
+      if (/^canary\.partitions\.\d+\.(lost|duplicated)$/.test(el.getAttribute("data-k"))) {
+        el.className = v > 0 ? "num bad" : "num";
+      }
     });
+    var sla = document.getElementById("sla");
+    if (sla && st.canary) {
+      var v = st.canary.violations;
+      sla.className = v.length ? "bad" : "ok";
+      sla.textContent = v.length ? v.map(function (x) { return x.check + ": " + x.detail; }).join("; ") : "SLA met";
+    }
     var span = st.sample_interval_ms * st.history_capacity;
     document.querySelectorAll("svg[data-series]").forEach(function (svg) {
       var series = get(st, svg.getAttribute("data-series")) || [], y = svg.getAttribute("data-y");
@@ -85,5 +108,40 @@
       .catch(function () {})
       .then(function () { setTimeout(poll, 5000); });
   }
+  // ACL edits (only rendered when an admin token is configured): the token typed once is
+  // kept for this tab (sessionStorage) and sent as a Bearer header, never put in the page.
+  var KEY = "logferry-admin-token";
+  function acl(method, rule, form) {
+    var msg = document.getElementById("acl-msg");
+    var t = form && form.token.value ? form.token.value : sessionStorage.getItem(KEY);
+    if (!t) { if (msg) msg.textContent = "the admin token is needed"; return; }
+    fetch("api/v1/acls", {
+      method: method,
+      headers: { "Authorization": "Bearer " + t, "Content-Type": "application/json" },
+      body: JSON.stringify(rule)
+    }).then(function (r) {
+      return r.text().then(function (body) {
+        if (r.ok) { sessionStorage.setItem(KEY, t); location.reload(); return; }
+        if (r.status === 401 || r.status === 403) sessionStorage.removeItem(KEY);
+        if (msg) { msg.textContent = r.status + ": " + body; msg.className = "bad"; }
+      });
+    }).catch(function (e) { if (msg) { msg.textContent = String(e); msg.className = "bad"; } });
+  }
+  var form = document.getElementById("acl-add");
+  if (form) {
+    if (sessionStorage.getItem(KEY)) form.token.placeholder = "(kept for this tab)";
+    form.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var rule = {};
+      ["permission", "operation", "resource_type", "pattern_type", "resource_name", "principal", "host"]
+        .forEach(function (k) { rule[k] = form[k].value; });
+      acl("POST", rule, form);
+    });
+  }
+  document.querySelectorAll("button[data-acl-remove]").forEach(function (b) {
+    b.addEventListener("click", function () {
+      acl("DELETE", JSON.parse(b.getAttribute("data-acl-remove")), form);
+    });
+  });
   setTimeout(poll, 5000);
 })();
