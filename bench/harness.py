@@ -3,7 +3,7 @@
 
 Run through bench/run.sh (which installs the peers and builds the binaries):
 
-    bench/run.sh [SCENARIO ...]          # 1..7 or names: throughput rotation latency idle scale outage broker
+    bench/run.sh [SCENARIO ...]          # 1..8 or names: throughput rotation latency idle scale outage broker steady
     REPS=3 QUICK=1 bench/run.sh 1 3      # QUICK: smaller sizes and shorter runs (REPS defaults to 1)
     CONTENDERS=lf-async,kcat bench/run.sh 1   # scenarios 1-2: only these contenders (A/B runs)
 
@@ -52,6 +52,9 @@ S5_FILES = 10_000
 S6_RATE, S6_WARM, S6_OUT = 5_000, (5 if QUICK else 10), (20 if QUICK else 120)
 S7_LINES = S1_LINES
 S7_INTERVAL_MS = 100
+# Scenario 8 (steady state): one write(2) per line at each rate, for S8_SECS seconds.
+S8_RATES = [int(r) for r in os.environ.get("S8_RATES", "1000,5000,20000").split(",")]
+S8_SECS = int(os.environ.get("S8_SECS") or (10 if QUICK else 30))
 
 # Producer settings shared by every contender in the throughput scenarios (1, 2, 7):
 # librdkafka batch.num.messages / linger.ms, and logferry's sender_batch_num_messages /
@@ -603,6 +606,174 @@ def scenario_latency():
                 "lines received (min)"], rows))
 
 
+def syslogng_config(d, addr, base, topic, follow_freq):
+    """A private syslog-ng: file() source (no parsing: the whole line is $MSG), polled every
+    `follow_freq` seconds (syslog-ng's default is 1), to kafka-c() with the same librdkafka
+    settings as the other contenders, flow control on (it never drops)."""
+    ver = subprocess.run(["syslog-ng", "--version"], capture_output=True, text=True).stdout
+    m = [w.strip("()") for w in ver.split() if w.startswith("(")]
+    version = ".".join(m[0].split(".")[:2]) if m else "3.38"
+    conf = f"""@version: {version}
+options {{ stats_freq(0); }};
+source s_file {{ file("{base}" flags(no-parse) follow-freq({follow_freq})); }};
+destination d_kafka {{
+  kafka-c(bootstrap-servers("{addr}") topic("{topic}")
+    config("acks" => "all" "enable.idempotence" => "true" "linger.ms" => "{LINGER_MS}"
+           "batch.num.messages" => "{BATCH}")
+    message("$MSG"));
+}};
+log {{ source(s_file); destination(d_kafka); flags(flow-control); }};
+"""
+    path = f"{d}/syslog-ng.conf"
+    with open(path, "w") as f:
+        f.write(conf)
+    return ["syslog-ng", "-F", "-f", path, "-R", f"{d}/persist", "-p", f"{d}/pid",
+            "-c", f"{d}/ctl", "--no-caps"]
+
+
+def ctx_switches(pid):
+    """Context switches of all threads (voluntary: wake-ups after sleeping; involuntary)."""
+    vol = invol = 0
+    try:
+        for t in os.listdir(f"/proc/{pid}/task"):
+            try:
+                with open(f"/proc/{pid}/task/{t}/status") as f:
+                    for line in f:
+                        if line.startswith("voluntary_ctxt_switches:"):
+                            vol += int(line.split()[1])
+                        elif line.startswith("nonvoluntary_ctxt_switches:"):
+                            invol += int(line.split()[1])
+            except OSError:
+                pass
+    except OSError:
+        return None
+    return vol, invol
+
+
+def perf_syscalls(pid, secs, out):
+    """`perf stat` counting the syscalls of every thread of `pid` for `secs` s (None without
+    perf). Started in the background; read the count with read_perf(out)."""
+    if not shutil.which("perf"):
+        return None
+    return subprocess.Popen(["perf", "stat", "-e", "raw_syscalls:sys_enter", "-x,", "-o", out,
+                             "-p", str(pid), "--", "sleep", str(secs)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def read_perf(out):
+    try:
+        with open(out) as f:
+            for line in f:
+                parts = line.strip().split(",")
+                if len(parts) > 2 and "raw_syscalls:sys_enter" in line:
+                    return int(parts[0])
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+STEADY = {
+    "lf-async": "logferry async (batch 10,000, 5 ms)",
+    "lf-sync-defaults": "logferry sync, defaults (batch 200, 50 ms)",
+    "syslog-ng": "syslog-ng file() → kafka-c(), default follow-freq(1)",
+    "syslog-ng-10ms": "syslog-ng, follow-freq(0.01)",
+}
+
+
+def scenario_steady():
+    """Steady state: a line-buffered logger (one write(2) per line) at realistic rates.
+    CPU, wake-ups and syscalls of the shipper during the run (from the writer's first line
+    until the last line is consumed), and write → consumable latency (bench-probe)."""
+    corpus = corpus_file(S1_LINES)
+    wanted = os.environ.get("CONTENDERS")
+    contenders = [c for c in STEADY if not wanted or c in wanted.split(",")]
+    if not shutil.which("syslog-ng"):
+        log("  syslog-ng not installed: its rows are skipped")
+        contenders = [c for c in contenders if not c.startswith("syslog-ng")]
+    runs = []
+    for rep in range(REPS):
+        for rate in S8_RATES:
+            count = rate * S8_SECS
+            for c in rotate(contenders, rep):
+                topic = f"steady{int(time.time() * 1000) % 10**9}"
+                b = Broker("lfbroker")
+                d = tempfile.mkdtemp(prefix=f"steady-{c}-", dir=WORK)
+                logdir = f"{d}/logs"
+                os.makedirs(logdir)
+                base = f"{logdir}/access.log"
+                open(base, "w").close()
+                if c.startswith("syslog-ng"):
+                    cmd = syslogng_config(d, b.addr, base, topic, 0.01 if c.endswith("10ms") else 1)
+                elif c == "lf-async":
+                    cmd = logferry_config(d, b.addr, [{
+                        "name": "bench", "dir": logdir, "base": base, "topic": topic,
+                        "producer_type": "async", "batch": BATCH, "wait_ms": LINGER_MS}])
+                else:
+                    cmd = logferry_config(d, b.addr, [{
+                        "name": "bench", "dir": logdir, "base": base, "topic": topic,
+                        "producer_type": "sync"}])
+                w = Watch(b.addr, topic)  # creates the topic
+                w.stop()
+                p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=open(f"{d}/shipper.log", "w"),
+                                     env=dict(os.environ, LOGFERRY_LOG="warn"))
+                time.sleep(2)
+                probe = subprocess.Popen([PROBE, "latency", "--brokers", b.addr, "--topic", topic,
+                                          "--count", str(count), "--timeout-s", str(S8_SECS + 60)],
+                                         stdout=subprocess.PIPE, text=True)
+                time.sleep(1)
+                cpu0, ctx0, t0 = proc_cpu(p.pid), ctx_switches(p.pid), time.time()
+                perf = perf_syscalls(p.pid, S8_SECS, f"{d}/perf.txt")
+                subprocess.run([sys.executable, f"{ROOT}/bench/writer.py", "--out", base,
+                                "--corpus", corpus, "--lines", str(count), "--rate", str(rate),
+                                "--stamp", "--per-line"], stdout=subprocess.DEVNULL, check=True)
+                out, _ = probe.communicate(timeout=S8_SECS + 120)
+                cpu1, ctx1, t1 = proc_cpu(p.pid), ctx_switches(p.pid), time.time()
+                syscalls = None
+                if perf:
+                    perf.wait(timeout=S8_SECS + 30)
+                    syscalls = read_perf(f"{d}/perf.txt")
+                _, rss = cpu_rss_at_done(p)
+                reap(p)
+                b.stop()
+                try:
+                    r = json.loads(out)
+                except ValueError:
+                    r = {"received": 0}
+                shutil.rmtree(d, ignore_errors=True)
+                secs = t1 - t0
+                cpu = (cpu1 - cpu0) if cpu0 is not None and cpu1 is not None else None
+                r.update(contender=c, rate=rate, lines=count, cpu_s=cpu,
+                         cpu_per_m=cpu / count * 1e6 if cpu is not None else None,
+                         wakeups_s=(ctx1[0] - ctx0[0]) / secs if ctx0 and ctx1 else None,
+                         syscalls_s=syscalls / S8_SECS if syscalls else None, rss_mb=rss)
+                runs.append(r)
+                log(f"  rep {rep + 1}/{REPS} {rate:>6}/s {c:17} cpu {r['cpu_per_m'] or 0:.1f} s/1M, "
+                    f"p99 {r.get('p99_ms')} ms, wake-ups {r['wakeups_s'] or 0:.0f}/s, syscalls "
+                    f"{r['syscalls_s'] or 0:.0f}/s, {r['received']}/{count} lines, "
+                    f"out of order {r.get('out_of_order')}")
+    results["scenarios"]["8_steady"] = {"rates": S8_RATES, "secs": S8_SECS, "runs": runs}
+    rows = []
+    for rate in S8_RATES:
+        for c in contenders:
+            rs = [r for r in runs if r["contender"] == c and r["rate"] == rate]
+            if not rs:
+                continue
+            rows.append([f"{rate:,}", STEADY[c],
+                         fmt([r["cpu_per_m"] for r in rs], "{:.1f}"),
+                         fmt([r.get("p50_ms") for r in rs], "{:.1f}"),
+                         fmt([r.get("p99_ms") for r in rs], "{:.1f}"),
+                         fmt([r["wakeups_s"] for r in rs]),
+                         fmt([r["syscalls_s"] for r in rs]),
+                         fmt([r["rss_mb"] for r in rs], "{:.1f}"),
+                         f"{min(r['received'] for r in rs):,}/{rs[0]['lines']:,}, out of order "
+                         f"{max(r.get('out_of_order', 0) for r in rs)}"])
+    emit(f"8. Steady state — one write(2) per line for {S8_SECS} s, `logferry broker` "
+         f'(flush = "ack"), acks=all + idempotence, {REPS} reps',
+         table(["lines/s", "contender", "CPU s per 1M lines", "p50 ms", "p99 ms",
+                "wake-ups/s", "syscalls/s", "peak RSS MB", "lines received (min)"], rows))
+
+
 def make_files(d, prefix, n, lines_each, corpus_lines, base=True):
     """n rotated files prefix.1..n (oldest first, mtimes one second apart in the past) and the
     base file `prefix` (newest)."""
@@ -878,6 +1049,7 @@ SCENARIOS = {
     "5": ("scale", scenario_scale),
     "6": ("outage", scenario_outage),
     "7": ("broker", scenario_broker),
+    "8": ("steady", scenario_steady),
 }
 
 
@@ -894,6 +1066,7 @@ def machine():
         "logferry": sh(f"{BIN} --version"), "kcat": sh("kcat -V 2>&1 | grep -o 'Version [^ ]*'"),
         "librdkafka_system": sh("dpkg-query -W -f '${Version}' librdkafka1 2>/dev/null"),
         "rsyslog": sh("rsyslogd -v | head -1 | awk '{print $2}'"),
+        "syslog-ng": sh("syslog-ng --version 2>/dev/null | head -1"),
         "quick": QUICK, "reps": REPS,
     }
 
@@ -903,7 +1076,7 @@ def main():
     wanted = [names.get(a, a) for a in sys.argv[1:]] or list(SCENARIOS)
     for s in wanted:
         if s not in SCENARIOS:
-            sys.exit(f"unknown scenario {s}; use 1-7 or " + ", ".join(names))
+            sys.exit(f"unknown scenario {s}; use 1-8 or " + ", ".join(names))
     results["meta"] = machine()
     m = results["meta"]
     print(f"## {m['date']} — bench/run.sh {' '.join(sys.argv[1:])} (REPS={REPS}{', QUICK' if QUICK else ''})\n")
