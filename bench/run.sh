@@ -21,10 +21,16 @@ cd "$(dirname "$0")/.."
 
 need=()
 command -v kcat >/dev/null || need+=(kcat)
-command -v rsyslogd >/dev/null || need+=(rsyslog)
-[ -e /usr/lib/x86_64-linux-gnu/rsyslog/omkafka.so ] || ls /usr/lib/*/rsyslog/omkafka.so >/dev/null 2>&1 || need+=(rsyslog-kafka)
+# Debian's rsyslog and syslog-ng packages conflict (both are the system logger): scenario 8
+# alone ("bench/run.sh 8") gets syslog-ng, any other selection rsyslog (scenario 8 then
+# skips its syslog-ng rows unless syslog-ng is already there).
+if [ "$*" = 8 ] || [ "$*" = steady ]; then
+    command -v syslog-ng >/dev/null || need+=(syslog-ng-core syslog-ng-mod-rdkafka)
+else
+    command -v rsyslogd >/dev/null || need+=(rsyslog)
+    [ -e /usr/lib/x86_64-linux-gnu/rsyslog/omkafka.so ] || ls /usr/lib/*/rsyslog/omkafka.so >/dev/null 2>&1 || need+=(rsyslog-kafka)
+fi
 command -v strace >/dev/null || need+=(strace)
-command -v syslog-ng >/dev/null || need+=(syslog-ng-core syslog-ng-mod-rdkafka)
 command -v perf >/dev/null || need+=(linux-perf)
 command -v python3 >/dev/null || need+=(python3)
 [ -x /usr/bin/time ] || need+=(time)

@@ -250,6 +250,11 @@ impl Section {
                             self.on_report(r);
                         }
                         self.after_reports();
+                        // Acknowledgements open the window; they bring no new bytes. A pump
+                        // that stopped at the end of the files (not at a full window) waits
+                        // for a write's wake-up instead of reading again for nothing. (A
+                        // failure's restart sets a hold, whose deadline pumps.)
+                        read = stall != Stall::Idle;
                     }
                 }
                 _ = wake.notify.notified(), if read_at.is_none() => {

@@ -51,6 +51,13 @@ async fn sighup_adds_and_changes_sections_and_rejects_a_bad_config() {
     // An invalid config is rejected; the running one goes on.
     std::fs::write(&cfg, "[agent]\nstate_dirr = 1\n").expect("config");
     hup(&child);
+    // The signal is handled while lines ship: wait for its outcome, not for the lines.
+    wait_for("reload rejected", T, || {
+        std::fs::read_to_string(&log_path)
+            .unwrap_or_default()
+            .contains("reload rejected")
+    })
+    .await;
     let a3 = lines("a3", 0..100);
     append(&base, &a3);
     let mut expected = a1;
