@@ -548,37 +548,6 @@ async fn logferry_broker_serves_its_console_on_http_listen() {
     broker.terminate();
 }
 
-/// `METHOD path` with a body and an optional `Authorization` header: (status, body).
-fn http_send(
-    addr: std::net::SocketAddr,
-    method: &str,
-    path: &str,
-    authorization: Option<&str>,
-    body: &str,
-) -> (u16, String) {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).expect("connect to the console");
-    let auth = authorization.map_or(String::new(), |a| format!("Authorization: {a}\r\n"));
-    write!(
-        s,
-        "{method} {path} HTTP/1.0\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .expect("request");
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).expect("response");
-    let status = resp
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = resp
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
-}
-
 /// Rules that let anyone do anything (the agent and its monitor connect as ANONYMOUS), and
 /// one that is not about them.
 const OPEN_ACLS: &str = r#"# the console test's ACLs

@@ -254,9 +254,33 @@ pub fn checkpoint_files(
 
 /// A plain HTTP/1.0 GET (for /metrics and /healthz); returns (status, body).
 pub fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
-    use std::io::Read;
     let mut s = std::net::TcpStream::connect(addr).expect("connect to metrics endpoint");
     write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").expect("request");
+    http_response(s)
+}
+
+/// `METHOD path` with a JSON body and an optional `Authorization` header: (status, body).
+pub fn http_send(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    authorization: Option<&str>,
+    body: &str,
+) -> (u16, String) {
+    let mut s = std::net::TcpStream::connect(addr).expect("connect to the console");
+    let auth = authorization.map_or(String::new(), |a| format!("Authorization: {a}\r\n"));
+    write!(
+        s,
+        "{method} {path} HTTP/1.0\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("request");
+    http_response(s)
+}
+
+/// Reads an HTTP/1.0 answer to its end: (status, body).
+fn http_response(mut s: std::net::TcpStream) -> (u16, String) {
+    use std::io::Read;
     let mut resp = String::new();
     s.read_to_string(&mut resp).expect("response");
     let status = resp
