@@ -249,12 +249,10 @@ impl Section {
                         while let Ok(r) = self.reports.try_recv() {
                             self.on_report(r);
                         }
+                        // Acknowledgements may free more than the window: descriptors past
+                        // max_open_files wait for shipped files to release theirs, so the
+                        // section reads again after them.
                         self.after_reports();
-                        // Acknowledgements open the window; they bring no new bytes. A pump
-                        // that stopped at the end of the files (not at a full window) waits
-                        // for a write's wake-up instead of reading again for nothing. (A
-                        // failure's restart sets a hold, whose deadline pumps.)
-                        read = stall != Stall::Idle;
                     }
                 }
                 _ = wake.notify.notified(), if read_at.is_none() => {
