@@ -222,7 +222,9 @@ impl Section {
         // Leading edge: the first acknowledgement after a quiet spell is checkpointed at once
         // (an agent killed soon after each start still moves on), later ones once per
         // interval. Changes without acknowledgements (files found, finished) start no wait.
-        let mut cp_next = Instant::now();
+        // One timer, moved when a write starts the interval (not a new one per loop turn).
+        let cp_due = tokio::time::sleep_until(Instant::now());
+        tokio::pin!(cp_due);
         let wake = self.wake.clone();
         let coalesce = self.cfg.sender_waiting_max.min(COALESCE_MAX);
         let mut last_read = Instant::now();
@@ -279,11 +281,11 @@ impl Section {
                 }
                 _ = metrics_tick.tick() => self.observe(),
                 // Only armed while there is something to write: an idle section sleeps.
-                _ = tokio::time::sleep_until(cp_next), if self.dirty => {
+                _ = &mut cp_due, if self.dirty => {
                     self.dirty = false;
                     let _ = cp_tx.send(Some(self.snapshot()));
                     if std::mem::take(&mut self.acked_unsaved) {
-                        cp_next = Instant::now() + cp_interval;
+                        cp_due.as_mut().reset(Instant::now() + cp_interval);
                     }
                 }
                 _ = sleep_until_opt(deadline) => {

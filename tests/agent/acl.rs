@@ -8,11 +8,8 @@ use crate::util::pki::Pki;
 use crate::util::*;
 use logferry_broker::auth::credentials::add_user;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::Message;
-use rdkafka::{Offset, TopicPartitionList};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const T: Duration = Duration::from_secs(90);
 
@@ -45,26 +42,6 @@ fn sasl(pki: &Pki, bootstrap: &str, user: &str, password: &str) -> ClientConfig 
 }
 
 /// Every message of `topic` partition 0 until `want` (as a super user, over SASL_SSL).
-fn read_all(pki: &Pki, bootstrap: &str, topic: &str, want: usize) -> Vec<String> {
-    let c: BaseConsumer = sasl(pki, bootstrap, "admin", "admin-secret")
-        .set("group.id", "acl-test-reader")
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("consumer");
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(topic, 0, Offset::Beginning)
-        .expect("tpl");
-    c.assign(&tpl).expect("assign");
-    let mut out = Vec::new();
-    let deadline = Instant::now() + T;
-    while out.len() < want && Instant::now() < deadline {
-        if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
-            out.push(String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned());
-        }
-    }
-    out
-}
-
 fn write_atomically(path: &Path, text: &str) {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, text).expect("write");
@@ -144,7 +121,12 @@ tls_key = "{key}"
     write_atomically(&acl, ALLOWED);
     let mut expected = first;
     expected.extend(second);
-    let got = read_all(&pki, &bootstrap, "app.logs", expected.len());
+    let got = as_strings(&read_topic_with(
+        sasl(&pki, &bootstrap, "admin", "admin-secret"),
+        "app.logs",
+        expected.len(),
+        T,
+    ));
     assert_lines(&got, &expected);
     wait_for("backlog drained and alert resolved", T, || {
         let m = http_get(addr, "/metrics").1;

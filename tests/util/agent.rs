@@ -108,8 +108,19 @@ pub fn lines(prefix: &str, range: std::ops::Range<usize>) -> Vec<String> {
 /// Read `topic` partition 0 from the beginning until at least `want` distinct messages
 /// arrived (or `timeout`), then up to the high watermark so that duplicates show too.
 pub fn read_topic(bootstrap: &str, topic: &str, want: usize, timeout: Duration) -> Vec<Vec<u8>> {
-    let c: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", bootstrap);
+    read_topic_with(c, topic, want, timeout)
+}
+
+/// [`read_topic`] with a client configuration of the caller's (security settings).
+pub fn read_topic_with(
+    mut client: ClientConfig,
+    topic: &str,
+    want: usize,
+    timeout: Duration,
+) -> Vec<Vec<u8>> {
+    let c: BaseConsumer = client
         .set("group.id", "logferry-test-reader")
         .set("enable.auto.commit", "false")
         .set("fetch.message.max.bytes", "10485760")
