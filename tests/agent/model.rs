@@ -109,7 +109,8 @@ impl FileModel {
 
 /// Reads the topic incrementally; keeps everything consumed so far.
 struct TopicReader {
-    consumer: BaseConsumer,
+    /// Always set; an Option only so that drop can close it bounded.
+    consumer: Option<BaseConsumer>,
     got: Vec<String>,
     bootstrap: String,
     topic: String,
@@ -118,7 +119,7 @@ struct TopicReader {
 impl TopicReader {
     fn new(bootstrap: &str, topic: &str) -> TopicReader {
         TopicReader {
-            consumer: TopicReader::consumer(bootstrap, topic),
+            consumer: Some(TopicReader::consumer(bootstrap, topic)),
             got: Vec::new(),
             bootstrap: bootstrap.to_string(),
             topic: topic.to_string(),
@@ -144,12 +145,19 @@ impl TopicReader {
     /// Start over from the beginning with a fresh consumer: a consumer that lived through
     /// "all brokers down" may sit on a stale fetch state; the topic itself is the truth.
     fn reread(&mut self) {
-        self.consumer = TopicReader::consumer(&self.bootstrap, &self.topic);
+        let fresh = TopicReader::consumer(&self.bootstrap, &self.topic);
+        if let Some(old) = self.consumer.replace(fresh) {
+            close_bounded(old);
+        }
         self.got.clear();
     }
 
+    fn consumer_ref(&self) -> &BaseConsumer {
+        self.consumer.as_ref().expect("a consumer until drop")
+    }
+
     fn high_watermark(&self) -> i64 {
-        self.consumer
+        self.consumer_ref()
             .fetch_watermarks(&self.topic, 0, Duration::from_secs(5))
             .map(|(_, h)| h)
             .unwrap_or(-1)
@@ -159,7 +167,7 @@ impl TopicReader {
     fn pump(&mut self, d: Duration) {
         let deadline = Instant::now() + d;
         while Instant::now() < deadline {
-            match self.consumer.poll(Duration::from_millis(50)) {
+            match self.consumer_ref().poll(Duration::from_millis(50)) {
                 Some(Ok(m)) => self
                     .got
                     .push(String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned()),
@@ -185,6 +193,29 @@ impl TopicReader {
             if Instant::now() > deadline {
                 return false;
             }
+        }
+    }
+}
+
+/// Drop a consumer on a thread of its own and wait for it a bounded time: librdkafka's
+/// consumer close can block forever on a broker reference that never goes (rust-rdkafka#509,
+/// librdkafka#4362); this reader is only the test's eyes, so a stuck close is reported and
+/// left behind instead of hanging the run.
+fn close_bounded(consumer: BaseConsumer) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        drop(consumer);
+        let _ = tx.send(());
+    });
+    if rx.recv_timeout(Duration::from_secs(30)).is_err() {
+        eprintln!("model: a test consumer did not close within 30 s (left behind)");
+    }
+}
+
+impl Drop for TopicReader {
+    fn drop(&mut self) {
+        if let Some(c) = self.consumer.take() {
+            close_bounded(c);
         }
     }
 }
@@ -763,6 +794,19 @@ fn regressions() {
             Restart,
             NewFile(3),
             Append(2),
+        ],
+        // copytruncate of a quiet base that had finished beside a newer file: the copy was
+        // not recognised and shipped again (17 duplicates without a kill; found by this test).
+        // It fails only when a scan sees the copy before the truncation, a narrow window; the
+        // queue's unit test `copytruncate_of_a_quiet_base_that_finished_…` pins it exactly.
+        &[
+            Append(17),
+            NewFile(18),
+            Sleep(200),
+            Sleep(200),
+            DeleteShipped,
+            RotateCopyTruncate,
+            Append(27),
         ],
     ];
     for ops in cases {

@@ -232,12 +232,53 @@ pub fn spawn_agent(d: &Dirs, config: &Path) -> std::process::Child {
         .expect("spawn logferry")
 }
 
-/// SIGTERM and wait; returns the exit status.
+/// How long a child logferry may take to exit after SIGTERM: its shutdown is bounded by
+/// `shutdown_timeout_ms` (5 s in these tests), so this is a hang, not a slow stop.
+pub const EXIT_WAIT: Duration = Duration::from_secs(60);
+
+/// SIGTERM and wait; returns the exit status. A child still running after [`EXIT_WAIT`]
+/// fails the test with its threads' stacks instead of hanging the run (CI once timed out on
+/// such a wait with nothing to show).
 pub fn terminate(child: &mut std::process::Child) -> std::process::ExitStatus {
     unsafe {
         libc::kill(child.id() as i32, libc::SIGTERM);
     }
-    child.wait().expect("wait")
+    wait_or_dump(child, EXIT_WAIT, "SIGTERM")
+}
+
+/// Wait up to `limit` for `child` to exit after `what`; past it, print every thread's stack
+/// (gdb, when installed; itself bounded), kill -9 it and panic.
+pub fn wait_or_dump(
+    child: &mut std::process::Child,
+    limit: Duration,
+    what: &str,
+) -> std::process::ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return status,
+            Ok(None) if Instant::now() < deadline => {
+                // A child's exit has no event to wait on with a deadline short of a
+                // signalfd; polling at 10 ms costs nothing here.
+                std::thread::sleep(Duration::from_millis(10))
+            }
+            Ok(None) => break,
+            Err(e) => panic!("waiting for pid {}: {e}", child.id()),
+        }
+    }
+    let pid = child.id();
+    let stacks = std::process::Command::new("timeout")
+        .args(["60", "gdb", "-p", &pid.to_string(), "-batch"])
+        .args(["-ex", "thread apply all bt"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_else(|e| format!("(no stacks: gdb: {e})"));
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!(
+        "pid {pid} did not exit within {} s of {what}; its threads:\n{stacks}",
+        limit.as_secs()
+    );
 }
 
 /// Full checkpoint entries: (ino, path, offset).

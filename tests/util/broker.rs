@@ -128,7 +128,7 @@ impl ChildBroker {
         unsafe {
             libc::kill(pid, libc::SIGTERM);
         }
-        let status = self.child.wait().expect("wait");
+        let status = crate::util::wait_or_dump(&mut self.child, crate::util::EXIT_WAIT, "SIGTERM");
         assert!(status.success(), "broker exited with {status}");
     }
 

@@ -31,11 +31,16 @@ type Orphan = (TrackedFile, &'static str);
 
 impl FileQueue {
     /// An original that `prefix` (the content's first bytes of the file at `path`) may be a
-    /// copy of: a live, unfinished file whose first bytes agree with it. A copy still being
-    /// written is shorter than the fingerprint, so the in-memory head is compared where known.
-    /// The base file is never a copy: `cp` (copytruncate) writes to a rotated name, and a new
-    /// base file that starts with the same header as the previous one (a CSV header, a banner
-    /// longer than the fingerprint) is the application's next file, which must not wait.
+    /// copy of: a live file whose first bytes agree with it, i.e. an unfinished one or the
+    /// base file even when it finished (a quiet base beside a newer file, e.g. the previous
+    /// copy, finishes once idle, and is exactly what copytruncate copies next; the model test
+    /// shipped such a copy twice). A finished rotated file is not a source: a new file starting
+    /// with the same long header as last hour's would wait until it outgrew it. A copy still
+    /// being written is shorter than the fingerprint, so the in-memory head is compared where
+    /// known. The base file is never a copy: `cp` (copytruncate) writes to a rotated name, and
+    /// a new base file that starts with the same header as the previous one (a CSV header, a
+    /// banner longer than the fingerprint) is the application's next file, which must not
+    /// wait.
     pub(super) fn copy_source(
         &self,
         prefix: &[u8],
@@ -47,7 +52,11 @@ impl FileQueue {
         }
         self.files
             .values()
-            .filter(|f| f.key != except && f.status == Status::Active)
+            .filter(|f| {
+                f.key != except
+                    && (f.status == Status::Active
+                        || f.status == Status::Finished && is_base(&self.base, &f.path))
+            })
             .find(|f| {
                 if f.head.is_empty() {
                     f.fp.len > 0 && f.fp.matches(prefix)

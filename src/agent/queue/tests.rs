@@ -180,6 +180,60 @@ fn copytruncate_resumes_in_copy_and_restarts_base() {
 }
 
 #[test]
+fn copytruncate_of_a_quiet_base_that_finished_beside_a_newer_file_ships_nothing_twice() {
+    // Found by the model test: a base file idle past rotate_wait beside a newer file (here a
+    // new rotated-looking file; in the field the previous copy, written after the base's last
+    // line) finishes; copytruncate then copies it. The copy must be recognised as the base's
+    // content, not shipped again from 0.
+    let mut q = q().with_base(Some(PathBuf::from("/l/a.log")));
+    let body = b"line one\nline two\n";
+    q.reconcile(vec![
+        entry("/l/a.log", 1, body, 10),
+        entry("/l/a.log.new", 2, b"other\n", 20),
+    ]);
+    let base = q.current().expect("current");
+    assert_eq!(path_of(&q, base), "/l/a.log");
+    {
+        let f = q.get_mut(base).expect("f");
+        f.read = body.len() as u64;
+        f.acked = body.len() as u64;
+    }
+    assert_eq!(q.can_finish(base, t(100)), Finish::Now);
+    q.finish(base, t(100));
+    // cp made the copy; the base is not truncated yet
+    let n = q.reconcile(vec![
+        entry("/l/a.log", 1, body, 10),
+        entry("/l/a.log.new", 2, b"other\n", 20),
+        entry("/l/a.log.1", 3, body, 101),
+    ]);
+    assert!(
+        n.iter().any(|n| matches!(n, Notice::Shadowed { .. })),
+        "{n:?}"
+    );
+    // truncated, and the application writes on
+    let n = q.reconcile(vec![
+        entry("/l/a.log", 1, b"new\n", 102),
+        entry("/l/a.log.new", 2, b"other\n", 20),
+        entry("/l/a.log.1", 3, body, 101),
+    ]);
+    assert!(!n.iter().any(|n| matches!(n, Notice::Lost { .. })), "{n:?}");
+    let left: Vec<(String, u64, u64)> = q
+        .ordered()
+        .iter()
+        .filter(|f| f.size > f.acked)
+        .map(|f| (f.path.display().to_string(), f.acked, f.size))
+        .collect();
+    assert_eq!(
+        left,
+        vec![
+            ("/l/a.log.new".to_string(), 0, 6),
+            ("/l/a.log".to_string(), 0, 4)
+        ],
+        "the copy was adopted at the base's offset: nothing of it is left to ship"
+    );
+}
+
+#[test]
 fn copy_first_seen_empty_or_partial_is_recognised_before_truncation() {
     let mut q = q();
     let body = b"line one\nline two\nline three\n";
