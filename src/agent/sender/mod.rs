@@ -7,6 +7,7 @@
 //! reports come back on a channel to the section, which alone decides what is acknowledged.
 
 mod delivery;
+mod kick;
 mod poller;
 
 pub use delivery::Report;
@@ -133,6 +134,9 @@ impl Sender {
             section: s.name.clone(),
             source: KafkaError::ClientCreation(format!("polling thread: {e}")),
         })?;
+        if s.request_required_acks == -1 {
+            kick::start(&producer, &s.topic);
+        }
         Ok((
             Sender {
                 _poller: poller,
