@@ -128,6 +128,9 @@ pub struct Section {
     faults_logged: HashSet<PathBuf>,
     /// Clock read once per pump, stamped on the lines it sends.
     now: Instant,
+    /// Wall clock (ms since the epoch) read once per pump and per read from a file: the
+    /// CreateTime of the lines sent from that read.
+    read_ms: i64,
     last_progress: Instant,
     alert: Alert,
     /// The brokers were down at the last observation (an outage starts or ends on a change).
@@ -182,6 +185,7 @@ impl Section {
             missing_logged: false,
             faults_logged: HashSet::new(),
             now: Instant::now(),
+            read_ms: wall_ms(),
             last_progress: Instant::now(),
             alert: Alert::default(),
             broker_was_down: false,
@@ -492,6 +496,7 @@ impl Section {
     fn pump(&mut self) -> Stall {
         self.finish_at = None;
         self.now = Instant::now();
+        self.read_ms = wall_ms();
         loop {
             if !self.window_open() {
                 return Stall::Window;
@@ -540,6 +545,7 @@ impl Section {
         };
         let n = r.fill()?;
         if n > 0 {
+            self.read_ms = wall_ms();
             // Cheap unless the head grew (it stops at FINGERPRINT_MAX bytes).
             self.queue.observe_head(r.key, r.head());
         }
@@ -769,7 +775,7 @@ impl Section {
         };
         // File offset of the line's first byte (the `offset` header, and error messages).
         let offset = reader.base + frame.start as u64;
-        match self.sender.send(seq, line, &path, offset) {
+        match self.sender.send(seq, line, self.read_ms, &path, offset) {
             Ok(()) => self.window.sent(key, frame.end, frame.len as u32, self.now),
             Err(e) if is_queue_full(&e) => return Err(Stall::QueueFull),
             Err(e) => match classify(&e) {
@@ -1040,4 +1046,12 @@ fn flow(cfg: &SectionConfig) -> Flow {
             linger: cfg.sender_waiting_max,
         },
     }
+}
+
+/// Milliseconds since the Unix epoch (a clock set before 1970 reads as 0: librdkafka then
+/// stamps the time itself).
+fn wall_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }

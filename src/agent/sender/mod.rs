@@ -9,6 +9,7 @@
 mod delivery;
 mod kick;
 mod poller;
+mod topic;
 
 pub use delivery::Report;
 
@@ -18,11 +19,11 @@ use delivery::{Link, SectionContext};
 use poller::Poller;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::producer::{BaseProducer, Producer};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use tokio::sync::mpsc;
+use topic::{LineHeaders, TopicHandle};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SenderError {
@@ -56,7 +57,7 @@ pub struct Sender {
     // Declared first: dropped (thread stopped) before the producer's last reference goes.
     _poller: Poller,
     producer: Arc<BaseProducer<SectionContext>>,
-    topic: String,
+    topic: TopicHandle,
     key: Vec<u8>,
     host: String,
     headers: bool,
@@ -137,11 +138,16 @@ impl Sender {
         if s.request_required_acks == -1 {
             kick::start(&producer, &s.topic);
         }
+        let topic =
+            TopicHandle::new(producer.clone(), &s.topic).map_err(|source| SenderError::Create {
+                section: s.name.clone(),
+                source,
+            })?;
         Ok((
             Sender {
                 _poller: poller,
                 producer,
-                topic: s.topic.clone(),
+                topic,
                 key: s.message_key.clone(),
                 host: host.to_string(),
                 headers: s.headers,
@@ -150,32 +156,30 @@ impl Sender {
         ))
     }
 
-    /// Enqueue one line. `Err(QueueFull)` means: wait for delivery reports and try again.
-    pub fn send(&self, seq: u64, line: &[u8], path: &str, offset: u64) -> Result<(), KafkaError> {
-        let rec = BaseRecord::with_opaque_to(&self.topic, seq as usize)
-            .key(&self.key[..])
-            .payload(line);
-        let rec = if self.headers {
-            let off = offset.to_string();
-            rec.headers(
-                OwnedHeaders::new_with_capacity(3)
-                    .insert(Header {
-                        key: "host",
-                        value: Some(&self.host),
-                    })
-                    .insert(Header {
-                        key: "path",
-                        value: Some(path),
-                    })
-                    .insert(Header {
-                        key: "offset",
-                        value: Some(&off),
-                    }),
-            )
-        } else {
-            rec
+    /// Enqueue one line, read at `timestamp_ms` (its CreateTime: one clock reading per read
+    /// from the file, not one per line). `Err(QueueFull)` means: wait for delivery reports and
+    /// try again.
+    pub fn send(
+        &self,
+        seq: u64,
+        line: &[u8],
+        timestamp_ms: i64,
+        path: &str,
+        offset: u64,
+    ) -> Result<(), KafkaError> {
+        if !self.headers {
+            return self
+                .topic
+                .produce(seq as usize, &self.key, line, timestamp_ms, None);
+        }
+        let mut digits = [0u8; 20];
+        let headers = LineHeaders {
+            host: self.host.as_bytes(),
+            path: path.as_bytes(),
+            offset: decimal(offset, &mut digits),
         };
-        self.producer.send(rec).map_err(|(e, _)| e)
+        self.topic
+            .produce(seq as usize, &self.key, line, timestamp_ms, Some(&headers))
     }
 
     /// True between an "all brokers down" error and the next sign of life.
@@ -202,4 +206,30 @@ impl Sender {
 /// Is `e` the local queue being full (back-pressure, not a failure)?
 pub fn is_queue_full(e: &KafkaError) -> bool {
     matches!(e.rdkafka_error_code(), Some(RDKafkaErrorCode::QueueFull))
+}
+
+/// `n` in decimal, written into `buf` (u64::MAX has 20 digits).
+fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[i..];
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decimal;
+
+    #[test]
+    fn decimal_offsets() {
+        let mut b = [0u8; 20];
+        for n in [0, 7, 10, 4096, 1_000_000_007, u64::MAX] {
+            assert_eq!(decimal(n, &mut b), n.to_string().as_bytes());
+        }
+    }
 }
