@@ -1,5 +1,6 @@
-//! The thread that serves librdkafka's event queue for one producer. Unsafe code of the agent
-//! (with topic.rs): a queue-event callback registered through rdkafka-sys, and the raw queue handle.
+//! The thread that serves librdkafka's event queue for one producer. Unsafe code of the
+//! agent (with topic.rs): a queue-event callback registered through rdkafka-sys, and the raw
+//! queue handle.
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 use super::delivery::SectionContext;
