@@ -645,6 +645,13 @@ impl World {
         if let Some(mut c) = self.agent.take() {
             let _ = terminate(&mut c);
         }
+        // A stop that hit the agent's own time limit (exit 70) still ends the case: its lines
+        // are judged like any other. It is a bug to look into, so it is said on every case.
+        let log = std::fs::read_to_string(self.d.tmp.path().join("agent.log")).unwrap_or_default();
+        let stuck = log.matches("stop did not finish in time").count();
+        if stuck > 0 {
+            eprintln!("model: WARNING: {stuck} agent stop(s) hit the stop time limit (exit 70)");
+        }
         eprintln!(
             "model case: {} files, {} lines, {} shipped, {dups} duplicates, {} kills, {} problems",
             per_file.len(),

@@ -9,7 +9,6 @@ use super::delivery::SectionContext;
 use rdkafka::bindings as rdsys;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseProducer, Producer};
-use rdkafka::types::RDKafkaRespErr;
 use std::ffi::{c_void, CString};
 use std::ptr::NonNull;
 use std::sync::Arc;
@@ -67,77 +66,75 @@ impl TopicHandle {
         headers: Option<&LineHeaders>,
     ) -> Result<(), KafkaError> {
         use rdsys::rd_kafka_vtype_t::*;
-        let rk = self.producer.client().native_ptr();
-        let rkt = self.rkt.as_ptr();
-        let (value, value_len) = (payload.as_ptr() as *mut c_void, payload.len());
-        let (k, k_len) = (key.as_ptr() as *mut c_void, key.len());
-        let opaque = opaque as *mut c_void;
-        // SAFETY: the client and topic handle are valid (both kept by `self`); key, payload
-        // and header values point to live memory of the given lengths, header names are
-        // nul-terminated statics, and all are copied (MSG_F_COPY; headers always) before the
-        // call returns; each tag is followed by the types librdkafka reads for it and the
-        // list is closed by VTYPE_END, as in rdkafka's own `BaseProducer::send`.
-        let err: RDKafkaRespErr = unsafe {
-            match headers {
-                None => rdsys::rd_kafka_producev(
-                    rk,
-                    RD_KAFKA_VTYPE_RKT,
-                    rkt,
-                    RD_KAFKA_VTYPE_PARTITION,
-                    PARTITION_UA,
-                    RD_KAFKA_VTYPE_MSGFLAGS,
-                    rdsys::RD_KAFKA_MSG_F_COPY,
-                    RD_KAFKA_VTYPE_VALUE,
-                    value,
-                    value_len,
-                    RD_KAFKA_VTYPE_KEY,
-                    k,
-                    k_len,
-                    RD_KAFKA_VTYPE_OPAQUE,
-                    opaque,
-                    RD_KAFKA_VTYPE_TIMESTAMP,
-                    timestamp_ms,
-                    RD_KAFKA_VTYPE_END,
-                ),
-                Some(h) => rdsys::rd_kafka_producev(
-                    rk,
-                    RD_KAFKA_VTYPE_RKT,
-                    rkt,
-                    RD_KAFKA_VTYPE_PARTITION,
-                    PARTITION_UA,
-                    RD_KAFKA_VTYPE_MSGFLAGS,
-                    rdsys::RD_KAFKA_MSG_F_COPY,
-                    RD_KAFKA_VTYPE_VALUE,
-                    value,
-                    value_len,
-                    RD_KAFKA_VTYPE_KEY,
-                    k,
-                    k_len,
-                    RD_KAFKA_VTYPE_OPAQUE,
-                    opaque,
-                    RD_KAFKA_VTYPE_TIMESTAMP,
-                    timestamp_ms,
-                    RD_KAFKA_VTYPE_HEADER,
-                    c"host".as_ptr(),
-                    h.host.as_ptr() as *const c_void,
-                    h.host.len() as isize,
-                    RD_KAFKA_VTYPE_HEADER,
-                    c"path".as_ptr(),
-                    h.path.as_ptr() as *const c_void,
-                    h.path.len() as isize,
-                    RD_KAFKA_VTYPE_HEADER,
-                    c"offset".as_ptr(),
-                    h.offset.as_ptr() as *const c_void,
-                    h.offset.len() as isize,
-                    RD_KAFKA_VTYPE_END,
-                ),
-            }
+        use rdsys::rd_kafka_vu_s__bindgen_ty_1 as U;
+        let vu = |vtype, u: U| rdsys::rd_kafka_vu_t { vtype, u };
+        let mem = |b: &[u8]| U {
+            mem: rdsys::rd_kafka_vu_s__bindgen_ty_1__bindgen_ty_1 {
+                ptr: b.as_ptr() as *mut c_void,
+                size: b.len(),
+            },
         };
-        if err == RDKafkaRespErr::RD_KAFKA_RESP_ERR_NO_ERROR {
-            Ok(())
-        } else {
-            Err(KafkaError::MessageProduction(RDKafkaErrorCode::from(err)))
+        let header = |name: &'static std::ffi::CStr, val: &[u8]| U {
+            header: rdsys::rd_kafka_vu_s__bindgen_ty_1__bindgen_ty_2 {
+                name: name.as_ptr(),
+                val: val.as_ptr() as *const c_void,
+                size: val.len() as isize,
+            },
+        };
+        let mut args = [
+            vu(
+                RD_KAFKA_VTYPE_RKT,
+                U {
+                    rkt: self.rkt.as_ptr(),
+                },
+            ),
+            vu(RD_KAFKA_VTYPE_PARTITION, U { i32_: PARTITION_UA }),
+            vu(
+                RD_KAFKA_VTYPE_MSGFLAGS,
+                U {
+                    i: rdsys::RD_KAFKA_MSG_F_COPY,
+                },
+            ),
+            vu(RD_KAFKA_VTYPE_VALUE, mem(payload)),
+            vu(RD_KAFKA_VTYPE_KEY, mem(key)),
+            vu(
+                RD_KAFKA_VTYPE_OPAQUE,
+                U {
+                    ptr: opaque as *mut c_void,
+                },
+            ),
+            vu(RD_KAFKA_VTYPE_TIMESTAMP, U { i64_: timestamp_ms }),
+            // The headers, when there are any (only the first `n` entries are passed).
+            vu(RD_KAFKA_VTYPE_END, U { i: 0 }),
+            vu(RD_KAFKA_VTYPE_END, U { i: 0 }),
+            vu(RD_KAFKA_VTYPE_END, U { i: 0 }),
+        ];
+        let mut n = 7;
+        if let Some(h) = headers {
+            args[7] = vu(RD_KAFKA_VTYPE_HEADER, header(c"host", h.host));
+            args[8] = vu(RD_KAFKA_VTYPE_HEADER, header(c"path", h.path));
+            args[9] = vu(RD_KAFKA_VTYPE_HEADER, header(c"offset", h.offset));
+            n = 10;
         }
+        // SAFETY: the client and topic handle are valid (both kept by `self`); `args[..n]`
+        // holds, for each tag, the union field librdkafka reads for it (rd_kafka_produceva,
+        // rdkafka_msg.c); key, payload and header values point to live memory of the given
+        // lengths and header names are nul-terminated statics, all copied (MSG_F_COPY; headers
+        // always) before the call returns.
+        let error = unsafe {
+            rdsys::rd_kafka_produceva(self.producer.client().native_ptr(), args.as_ptr(), n)
+        };
+        if error.is_null() {
+            return Ok(());
+        }
+        // SAFETY: a non-null error returned by rd_kafka_produceva is ours to read and destroy,
+        // exactly once.
+        let code = unsafe {
+            let code = rdsys::rd_kafka_error_code(error);
+            rdsys::rd_kafka_error_destroy(error);
+            code
+        };
+        Err(KafkaError::MessageProduction(RDKafkaErrorCode::from(code)))
     }
 }
 
