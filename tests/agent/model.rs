@@ -677,13 +677,7 @@ impl World {
 
 /// Whether process `pid` has `path` open (a descriptor pointing at it in /proc/PID/fd).
 fn holds(pid: u32, path: &std::path::Path) -> bool {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|rd| {
-            rd.filter_map(Result::ok)
-                .filter_map(|e| std::fs::read_link(e.path()).ok())
-                .any(|target| target == path)
-        })
-        .unwrap_or(false)
+    fd_targets(pid).iter().any(|target| target == path)
 }
 
 impl Drop for World {

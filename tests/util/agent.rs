@@ -281,6 +281,17 @@ pub fn wait_or_dump(
     );
 }
 
+/// What process `pid`'s descriptors point at (/proc/PID/fd links; empty once it is gone).
+pub fn fd_targets(pid: u32) -> Vec<PathBuf> {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .filter_map(|e| std::fs::read_link(e.path()).ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Full checkpoint entries: (ino, path, offset).
 /// (inode, path, offset) of the files a checkpoint still ships from (gone records excluded).
 pub fn checkpoint_entries(state: &Path, name: &str) -> Vec<(u64, String, u64)> {
