@@ -25,11 +25,13 @@
 //! - [`agent`]: the pipeline above: state-dir lock, sections, reload and ordered shutdown.
 //! - [`commands`]: one module per subcommand (signals and sd_notify live in `run`).
 //! - [`ops`]: what operators look at: metrics, the HTTP endpoint, systemd notifications.
+//! - [`clock`]: wall-clock readings shared by all of them.
 //! - The bundled broker is the `logferry_broker` crate (crates/broker); it knows nothing of
 //!   files, and the agent talks to it over the Kafka protocol through rdkafka, exactly as it
 //!   talks to a Kafka cluster.
 
 pub mod agent;
+pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod ops;

@@ -227,10 +227,7 @@ impl Agent {
     /// test sees a point at a moment of its choosing. No-op without `metrics_listen`.
     pub fn sample_console(&self) {
         if let Some((c, _)) = &self.console {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as u64);
-            c.sample(now);
+            c.sample(crate::clock::unix_ms());
         }
     }
 

@@ -128,8 +128,8 @@ pub struct Section {
     faults_logged: HashSet<PathBuf>,
     /// Clock read once per pump, stamped on the lines it sends.
     now: Instant,
-    /// Wall clock (ms since the epoch) read once per pump and per read from a file: the
-    /// CreateTime of the lines sent from that read.
+    /// Wall clock (Unix ms) at the last read from a file: the CreateTime of the lines sent
+    /// from that read (0, a clock set before 1970, makes librdkafka stamp the time itself).
     read_ms: i64,
     last_progress: Instant,
     alert: Alert,
@@ -185,7 +185,7 @@ impl Section {
             missing_logged: false,
             faults_logged: HashSet::new(),
             now: Instant::now(),
-            read_ms: wall_ms(),
+            read_ms: crate::clock::unix_ms() as i64,
             last_progress: Instant::now(),
             alert: Alert::default(),
             broker_was_down: false,
@@ -496,7 +496,6 @@ impl Section {
     fn pump(&mut self) -> Stall {
         self.finish_at = None;
         self.now = Instant::now();
-        self.read_ms = wall_ms();
         loop {
             if !self.window_open() {
                 return Stall::Window;
@@ -545,7 +544,7 @@ impl Section {
         };
         let n = r.fill()?;
         if n > 0 {
-            self.read_ms = wall_ms();
+            self.read_ms = crate::clock::unix_ms() as i64;
             // Cheap unless the head grew (it stops at FINGERPRINT_MAX bytes).
             self.queue.observe_head(r.key, r.head());
         }
@@ -1046,12 +1045,4 @@ fn flow(cfg: &SectionConfig) -> Flow {
             linger: cfg.sender_waiting_max,
         },
     }
-}
-
-/// Milliseconds since the Unix epoch (a clock set before 1970 reads as 0: librdkafka then
-/// stamps the time itself).
-fn wall_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }

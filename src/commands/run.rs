@@ -34,7 +34,8 @@ fn exit_if_stuck(limit: Duration) {
             std::thread::sleep(limit);
             tracing::error!(
                 limit_ms = limit.as_millis() as u64,
-                "stop did not finish in time (shutdown_timeout_ms + 15 s); exiting without it"
+                "stop did not finish in time (shutdown_timeout_ms + {} s); exiting without it",
+                STOP_GRACE.as_secs()
             );
             std::process::exit(EXIT_STUCK);
         });

@@ -104,12 +104,6 @@ pub struct SectionView {
     pub events: Vec<Event>,
 }
 
-fn wall_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
 /// The agent at a glance, read from the counters (systemd's STATUS= line).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Summary {
@@ -493,7 +487,7 @@ impl SectionMetrics {
                 e.events.pop_front();
             }
             e.events.push_back(Event {
-                t_ms: wall_ms(),
+                t_ms: crate::clock::unix_ms(),
                 kind,
                 detail,
             });

@@ -5,7 +5,7 @@
 //!   bounded memory: peak RSS stays far below the file size.
 
 use crate::util::*;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -34,8 +34,7 @@ impl Sampler {
                 let targets = fd_targets(pid);
                 if !targets.is_empty() {
                     f.fetch_max(targets.len() as u64, Ordering::Relaxed);
-                    let on_logs = targets.iter().filter(|t| t.starts_with(&logs)).count();
-                    lf.fetch_max(on_logs as u64, Ordering::Relaxed);
+                    lf.fetch_max(on_logs(&targets, &logs), Ordering::Relaxed);
                 }
                 if let Ok(st) = std::fs::read_to_string(&status) {
                     // VmHWM: the kernel's own peak, so short spikes between samples count.
@@ -81,13 +80,18 @@ fn open_fds(pid: u32) -> u64 {
     fd_targets(pid).len() as u64
 }
 
+/// How many of `targets` are in the log directory `logs`.
+fn on_logs(targets: &[PathBuf], logs: &Path) -> u64 {
+    targets.iter().filter(|t| t.starts_with(logs)).count() as u64
+}
+
 /// What a process's descriptors point at, counted by kind (log files, sockets, pipes, …):
 /// said when the bound is exceeded, so a failure shows what leaked.
 fn fd_kinds(pid: u32, logs: &Path) -> String {
     let mut kinds: std::collections::BTreeMap<String, u32> = std::collections::BTreeMap::new();
-    for t in fd_targets(pid) {
-        let t = t.to_string_lossy();
-        let kind = if t.starts_with(&*logs.to_string_lossy()) {
+    for path in fd_targets(pid) {
+        let t = path.to_string_lossy();
+        let kind = if path.starts_with(logs) {
             "log file".to_string()
         } else if let Some(k) = t.split(':').next().filter(|_| t.contains(":[")) {
             k.to_string()
@@ -153,10 +157,7 @@ fn ten_thousand_files_in_one_section_ship_in_order_with_bounded_fds() {
     let shipped_in = t0.elapsed();
     let fds_now = open_fds(child.id());
     let kinds_now = fd_kinds(child.id(), &d.logs);
-    let log_fds_now = fd_targets(child.id())
-        .iter()
-        .filter(|t| t.starts_with(&d.logs))
-        .count() as u64;
+    let log_fds_now = on_logs(&fd_targets(child.id()), &d.logs);
     let (max_fds, max_log_fds, rss) = sampler.finish();
     let status = terminate(&mut child);
     if got.len() < expected.len() {

@@ -546,8 +546,12 @@ impl World {
         Ok(())
     }
 
+    fn agent_log(&self) -> String {
+        std::fs::read_to_string(self.d.tmp.path().join("agent.log")).unwrap_or_default()
+    }
+
     fn agent_log_tail(&self) -> String {
-        let log = std::fs::read_to_string(self.d.tmp.path().join("agent.log")).unwrap_or_default();
+        let log = self.agent_log();
         let tail: Vec<&str> = log.lines().rev().take(40).collect();
         format!(
             "\nagent log tail:\n{}",
@@ -647,8 +651,10 @@ impl World {
         }
         // A stop that hit the agent's own time limit (exit 70) still ends the case: its lines
         // are judged like any other. It is a bug to look into, so it is said on every case.
-        let log = std::fs::read_to_string(self.d.tmp.path().join("agent.log")).unwrap_or_default();
-        let stuck = log.matches("stop did not finish in time").count();
+        let stuck = self
+            .agent_log()
+            .matches("stop did not finish in time")
+            .count();
         if stuck > 0 {
             eprintln!("model: WARNING: {stuck} agent stop(s) hit the stop time limit (exit 70)");
         }

@@ -78,18 +78,8 @@ pub enum MonitorError {
     Section(#[from] SectionError),
 }
 
-/// Wall clock, Unix ms (message timestamps cross processes and hosts).
-pub fn unix_ms() -> u64 {
-    unix_us() / 1000
-}
-
-/// Wall clock, Unix µs.
-pub fn unix_us() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_micros() as u64)
-        .unwrap_or(0)
-}
+/// Message timestamps cross processes and hosts: Unix wall clock.
+pub use crate::clock::{unix_ms, unix_us};
 
 /// How to run a monitor.
 #[derive(Debug, Clone)]

@@ -172,11 +172,11 @@ impl Sender {
                 .topic
                 .produce(seq as usize, &self.key, line, timestamp_ms, None);
         }
-        let mut digits = [0u8; 20];
+        let mut digits = itoa::Buffer::new();
         let headers = LineHeaders {
             host: self.host.as_bytes(),
             path: path.as_bytes(),
-            offset: decimal(offset, &mut digits),
+            offset: digits.format(offset).as_bytes(),
         };
         self.topic
             .produce(seq as usize, &self.key, line, timestamp_ms, Some(&headers))
@@ -206,30 +206,4 @@ impl Sender {
 /// Is `e` the local queue being full (back-pressure, not a failure)?
 pub fn is_queue_full(e: &KafkaError) -> bool {
     matches!(e.rdkafka_error_code(), Some(RDKafkaErrorCode::QueueFull))
-}
-
-/// `n` in decimal, written into `buf` (u64::MAX has 20 digits).
-fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            return &buf[i..];
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::decimal;
-
-    #[test]
-    fn decimal_offsets() {
-        let mut b = [0u8; 20];
-        for n in [0, 7, 10, 4096, 1_000_000_007, u64::MAX] {
-            assert_eq!(decimal(n, &mut b), n.to_string().as_bytes());
-        }
-    }
 }

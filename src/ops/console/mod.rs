@@ -57,12 +57,6 @@ fn text(code: u16, body: impl Into<String>) -> Reply {
     (code, b, "text/plain; charset=utf-8")
 }
 
-fn wall_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
 impl Console {
     pub fn new(host: String, metrics: Option<Arc<Metrics>>, broker: Option<BrokerView>) -> Console {
         Console::with_history(host, metrics, broker, SAMPLE_INTERVAL, HISTORY_SAMPLES)
@@ -118,7 +112,7 @@ impl Console {
     /// Samples every interval until `stop`. Sample times are the wall clock at the start plus
     /// the (tokio) time elapsed since, so a paused clock drives it in tests.
     pub async fn run_sampler(self: Arc<Self>, stop: CancellationToken) {
-        let start_ms = wall_ms();
+        let start_ms = crate::clock::unix_ms();
         let start = tokio::time::Instant::now();
         let mut tick = tokio::time::interval(self.interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -144,7 +138,7 @@ impl Console {
         Status {
             version: status::VERSION,
             host: self.host.clone(),
-            generated_at_ms: wall_ms(),
+            generated_at_ms: crate::clock::unix_ms(),
             sample_interval_ms: self.interval.as_millis() as u64,
             history_capacity: h.capacity(),
             agent: self
