@@ -493,9 +493,10 @@ impl FileQueue {
     }
 
     /// A compressed file whose content is a plain file the section knows (logrotate
-    /// `compress`: the rotated file, gzipped): while the original is being read it is held
-    /// back behind it; if the original was shipped (finished, or gone from disk since) its
-    /// content is already shipped. Returns false if it is no such file.
+    /// `compress`: the rotated file, gzipped): while the original is being read or shipped
+    /// it is held back behind it; if the original was shipped (every line acknowledged, or
+    /// gone from disk since) its content is already shipped. Returns false if it is no such
+    /// file.
     fn add_compressed_copy(
         &mut self,
         e: &ScanEntry,
@@ -522,10 +523,14 @@ impl FileQueue {
         else {
             return false;
         };
+        // Finished is not shipped: a finished file whose lines are not all acknowledged (the
+        // brokers down, or a last line without a newline still to go) is read on through its
+        // descriptor, its copy waiting behind it as behind a file still written to.
+        let shipped = o.status == Status::Gone || o.acked >= o.size;
         let (of, status, size, path, order, mtime) =
             (o.key, o.status, o.size, o.path.clone(), o.order, o.mtime);
         let key = self.alloc_key();
-        if status == Status::Active {
+        if status == Status::Active || !shipped {
             notices.push(Notice::Shadowed {
                 path: e.path.clone(),
                 of: path,

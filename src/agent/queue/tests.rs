@@ -986,3 +986,63 @@ fn copytruncate_window_seen_but_not_read_is_lost_exactly_once_the_copy_is_comple
         .iter()
         .any(|n| matches!(n, Notice::Lost { .. })));
 }
+
+#[test]
+fn a_gz_of_a_finished_file_not_yet_acknowledged_waits_behind_it_and_continues_it_after_a_restart() {
+    // Found by the model test: a rotated file holding only a partial line ("P000001") was
+    // finished (a newer file exists) but not shipped (brokers down) when logrotate gzipped
+    // it and deleted it. The .gz was taken as "already shipped" (the original was finished),
+    // recorded at its end, and after a restart the original's 7 bytes were counted lost.
+    let body = b"P000001";
+    let mut q = q();
+    q.reconcile(vec![
+        entry("/l/a.log.1", 1, body, 10),
+        entry("/l/a.log", 2, b"x\n", 11),
+    ]);
+    let k = q.by_id(DevIno { dev: 1, ino: 1 }).expect("k");
+    q.observe_head(k, body);
+    q.get_mut(k).expect("f").status = Status::Finished;
+    q.set_held(k, true);
+    let n = q.reconcile(vec![
+        gz_entry("/l/a.log.1.gz", 9, body, Some(7), 20),
+        entry("/l/a.log", 2, b"x\n", 11),
+    ]);
+    assert!(
+        n.iter().any(|n| matches!(n, Notice::Shadowed { .. })),
+        "held back behind the unshipped original: {n:?}"
+    );
+    assert!(
+        !n.iter().any(|n| matches!(n, Notice::AlreadyShipped { .. })),
+        "{n:?}"
+    );
+    // Stopped before the original shipped: the restart finds only the .gz.
+    let saved = q.checkpoint_entries();
+    let mut q2 = FileQueue::new(StartAt::Beginning, Duration::from_secs(5));
+    q2.restore(&saved);
+    let mut notices = Vec::new();
+    for _ in 0..=VANISH_SCANS {
+        notices.extend(q2.reconcile(vec![
+            gz_entry("/l/a.log.1.gz", 9, body, Some(7), 20),
+            entry("/l/a.log", 2, b"x\n", 11),
+        ]));
+    }
+    assert!(
+        notices
+            .iter()
+            .any(|n| matches!(n, Notice::Adopted { offset: 0, .. })),
+        "{notices:?}"
+    );
+    assert!(
+        !notices.iter().any(|n| matches!(n, Notice::Lost { .. })),
+        "{notices:?}"
+    );
+    let gz = q2
+        .by_id(DevIno { dev: 1, ino: 9 })
+        .expect("the .gz is tracked");
+    let f = q2.get(gz).expect("f");
+    assert_eq!(
+        (f.codec, f.acked),
+        (Codec::Gzip, 0),
+        "shipped from its start"
+    );
+}
