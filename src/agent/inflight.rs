@@ -56,8 +56,11 @@ struct Pending {
     end: u64,
     len: u32,
     state: State,
-    /// When the line was handed to the producer (delivery latency).
+    /// When the line was handed to the producer.
     sent_at: Instant,
+    /// Acknowledged: how long after `sent_at` the report was taken from librdkafka, in µs
+    /// (saturating; the delivery latency metric).
+    latency_us: u32,
 }
 
 /// What [`InFlight::report`] did with a report.
@@ -176,6 +179,7 @@ impl InFlight {
             len,
             state: State::Waiting,
             sent_at: now,
+            latency_us: 0,
         });
         if let Flow::Sync { .. } = self.flow {
             self.batch_lines += 1;
@@ -193,12 +197,14 @@ impl InFlight {
             len: 0,
             state: State::Skipped,
             sent_at: now,
+            latency_us: 0,
         });
     }
 
     /// The report for `seq`. Reports for lines already passed (a resent window) or for
     /// lines not in flight are ignored.
-    pub fn report(&mut self, seq: u64, outcome: Outcome) -> Reported {
+    /// `at`: when the report was taken from the producer.
+    pub fn report(&mut self, seq: u64, outcome: Outcome, at: Instant) -> Reported {
         let Some(idx) = seq
             .checked_sub(self.base_seq)
             .and_then(|i| usize::try_from(i).ok())
@@ -216,6 +222,8 @@ impl InFlight {
         match outcome {
             Outcome::Acked => {
                 p.state = State::Acked;
+                let latency = at.saturating_duration_since(p.sent_at).as_micros();
+                p.latency_us = u32::try_from(latency).unwrap_or(u32::MAX);
                 Reported::Recorded
             }
             Outcome::Rejected => {
@@ -244,7 +252,6 @@ impl InFlight {
     /// `latency` once per acknowledged line.
     pub fn advance(
         &mut self,
-        now: Instant,
         mut ack: impl FnMut(FileKey, u64),
         mut latency: impl FnMut(Duration),
     ) -> Advanced {
@@ -255,7 +262,7 @@ impl InFlight {
                 State::Acked => {
                     a.lines += 1;
                     a.bytes += u64::from(p.len);
-                    latency(now.duration_since(p.sent_at));
+                    latency(Duration::from_micros(u64::from(p.latency_us)));
                 }
                 State::Skipped => {}
                 State::Waiting | State::Failed => break,
@@ -301,9 +308,9 @@ mod tests {
     const ASYNC: Flow = Flow::Async { max_lines: 4 };
 
     /// Acks of one `advance`, in call order.
-    fn advance(w: &mut InFlight, now: Instant) -> (Vec<(FileKey, u64)>, Advanced) {
+    fn advance(w: &mut InFlight) -> (Vec<(FileKey, u64)>, Advanced) {
         let mut acks = Vec::new();
-        let a = w.advance(now, |k, e| acks.push((k, e)), |_| {});
+        let a = w.advance(|k, e| acks.push((k, e)), |_| {});
         (acks, a)
     }
 
@@ -323,16 +330,22 @@ mod tests {
         let now = Instant::now();
         let mut w = InFlight::new(ASYNC, 1 << 20);
         let s = send(&mut w, 1, 0, 4, now);
-        assert_eq!(w.report(s[2], Outcome::Acked), Reported::Recorded);
-        assert_eq!(w.report(s[1], Outcome::Acked), Reported::Recorded);
+        assert_eq!(
+            w.report(s[2], Outcome::Acked, Instant::now()),
+            Reported::Recorded
+        );
+        assert_eq!(
+            w.report(s[1], Outcome::Acked, Instant::now()),
+            Reported::Recorded
+        );
         // Line 0 is not back: nothing may be acknowledged, though 1 and 2 are.
-        assert_eq!(advance(&mut w, now), (vec![], Advanced::default()));
-        w.report(s[0], Outcome::Acked);
-        let (acks, a) = advance(&mut w, now);
+        assert_eq!(advance(&mut w), (vec![], Advanced::default()));
+        w.report(s[0], Outcome::Acked, Instant::now());
+        let (acks, a) = advance(&mut w);
         assert_eq!(acks, vec![(1, 30)]);
         assert_eq!((a.lines, a.bytes, a.moved), (3, 30, true));
-        w.report(s[3], Outcome::Acked);
-        assert_eq!(advance(&mut w, now).0, vec![(1, 40)]);
+        w.report(s[3], Outcome::Acked, Instant::now());
+        assert_eq!(advance(&mut w).0, vec![(1, 40)]);
         assert_eq!(w.outstanding(), 0);
     }
 
@@ -343,9 +356,9 @@ mod tests {
         let a = send(&mut w, 7, 0, 2, now);
         let b = send(&mut w, 8, 0, 3, now);
         for s in b.iter().chain(&a) {
-            w.report(*s, Outcome::Acked);
+            w.report(*s, Outcome::Acked, Instant::now());
         }
-        assert_eq!(advance(&mut w, now).0, vec![(7, 20), (8, 30)]);
+        assert_eq!(advance(&mut w).0, vec![(7, 20), (8, 30)]);
     }
 
     #[test]
@@ -353,13 +366,19 @@ mod tests {
         let now = Instant::now();
         let mut w = InFlight::new(ASYNC, 1 << 20);
         let s = send(&mut w, 1, 0, 2, now);
-        w.report(s[0], Outcome::Acked);
+        w.report(s[0], Outcome::Acked, Instant::now());
         // A second report for the same line.
-        assert_eq!(w.report(s[0], Outcome::Failed), Reported::Ignored);
+        assert_eq!(
+            w.report(s[0], Outcome::Failed, Instant::now()),
+            Reported::Ignored
+        );
         assert!(!w.failed());
-        assert_eq!(w.report(99, Outcome::Acked), Reported::Ignored);
-        advance(&mut w, now);
-        w.report(s[0], Outcome::Acked); // below the front now
+        assert_eq!(
+            w.report(99, Outcome::Acked, Instant::now()),
+            Reported::Ignored
+        );
+        advance(&mut w);
+        w.report(s[0], Outcome::Acked, Instant::now()); // below the front now
         assert_eq!(w.outstanding(), 1);
     }
 
@@ -368,27 +387,27 @@ mod tests {
         let now = Instant::now();
         let mut w = InFlight::new(ASYNC, 1 << 20);
         let s = send(&mut w, 1, 0, 3, now);
-        w.report(s[0], Outcome::Acked);
-        w.report(s[1], Outcome::Failed);
+        w.report(s[0], Outcome::Acked, Instant::now());
+        w.report(s[1], Outcome::Failed, Instant::now());
         assert!(!w.window_open(now), "nothing is sent after a failure");
         // The acknowledged line before the failure still moves the checkpoint.
-        assert_eq!(advance(&mut w, now).0, vec![(1, 10)]);
+        assert_eq!(advance(&mut w).0, vec![(1, 10)]);
         assert!(!w.ready_to_restart(), "line 2 is still outstanding");
-        w.report(s[2], Outcome::Acked);
+        w.report(s[2], Outcome::Acked, Instant::now());
         // Line 2 was acknowledged but follows the failed one: it must not move the offset.
-        assert_eq!(advance(&mut w, now).0, vec![]);
+        assert_eq!(advance(&mut w).0, vec![]);
         assert!(w.ready_to_restart());
         w.restart();
         assert!(w.window_open(now));
         // Resent from the acknowledged offset (10): new sequence numbers, old ones ignored.
         let again = send(&mut w, 1, 1, 2, now);
         assert!(again[0] > s[2]);
-        w.report(s[2], Outcome::Acked);
+        w.report(s[2], Outcome::Acked, Instant::now());
         assert_eq!(w.outstanding(), 2);
         for q in again {
-            w.report(q, Outcome::Acked);
+            w.report(q, Outcome::Acked, Instant::now());
         }
-        assert_eq!(advance(&mut w, now).0, vec![(1, 30)]);
+        assert_eq!(advance(&mut w).0, vec![(1, 30)]);
     }
 
     #[test]
@@ -402,8 +421,8 @@ mod tests {
             !w.ready_to_restart(),
             "the sent line's report is outstanding"
         );
-        w.report(s[0], Outcome::Acked);
-        assert_eq!(advance(&mut w, now).0, vec![(1, 10)]);
+        w.report(s[0], Outcome::Acked, Instant::now());
+        assert_eq!(advance(&mut w).0, vec![(1, 10)]);
         assert!(w.ready_to_restart());
     }
 
@@ -415,12 +434,12 @@ mod tests {
         w.skipped(1, 25, now); // refused by the client before sending
         let t = send(&mut w, 1, 3, 1, now);
         assert_eq!(
-            w.report(s[1], Outcome::Rejected),
+            w.report(s[1], Outcome::Rejected, Instant::now()),
             Reported::Rejected { key: 1, len: 10 }
         );
-        w.report(s[0], Outcome::Acked);
-        w.report(t[0], Outcome::Acked);
-        let (acks, a) = advance(&mut w, now);
+        w.report(s[0], Outcome::Acked, Instant::now());
+        w.report(t[0], Outcome::Acked, Instant::now());
+        let (acks, a) = advance(&mut w);
         assert_eq!(acks, vec![(1, 40)]);
         assert_eq!((a.lines, a.bytes), (2, 20));
         assert!(!w.failed());
@@ -437,7 +456,7 @@ mod tests {
         assert!(w.window_open(now), "20 of 25 bytes");
         let s = send(&mut w, 1, 2, 1, now);
         assert!(!w.window_open(now), "30 bytes");
-        w.report(s[0], Outcome::Acked);
+        w.report(s[0], Outcome::Acked, Instant::now());
         assert!(w.window_open(now), "acknowledged bytes leave the window");
     }
 
@@ -449,18 +468,18 @@ mod tests {
         assert!(w.window_open(t0));
         let s = send(&mut w, 1, 0, 3, t0);
         assert!(!w.window_open(t0), "sealed by size");
-        w.report(s[0], Outcome::Acked);
-        w.report(s[1], Outcome::Acked);
+        w.report(s[0], Outcome::Acked, Instant::now());
+        w.report(s[1], Outcome::Acked, Instant::now());
         assert!(!w.window_open(t0), "one report outstanding");
-        w.report(s[2], Outcome::Acked);
-        advance(&mut w, t0);
+        w.report(s[2], Outcome::Acked, Instant::now());
+        advance(&mut w);
         assert!(w.window_open(t0), "all back: the next batch starts");
         // A batch of one line seals once its linger passed.
         let s = send(&mut w, 1, 3, 1, t0);
         assert!(w.window_open(t0 + Duration::from_millis(10)));
         assert!(!w.window_open(t0 + linger), "sealed by time");
-        w.report(s[0], Outcome::Acked);
-        advance(&mut w, t0);
+        w.report(s[0], Outcome::Acked, Instant::now());
+        advance(&mut w);
         assert!(w.window_open(t0 + linger));
     }
 
@@ -472,10 +491,28 @@ mod tests {
         assert_eq!(w.batch_deadline(), None);
         let s = send(&mut w, 1, 0, 1, t0);
         assert_eq!(w.batch_deadline(), None, "a report will wake the caller");
-        w.report(s[0], Outcome::Acked);
+        w.report(s[0], Outcome::Acked, Instant::now());
         assert_eq!(w.batch_deadline(), Some(t0 + linger));
         let mut a = InFlight::new(ASYNC, 1 << 20);
         send(&mut a, 1, 0, 1, t0);
         assert_eq!(a.batch_deadline(), None);
+    }
+
+    /// Delivery latency runs to when the report was taken from the producer, not to when
+    /// the section got round to it (it may read reports only at its next read).
+    #[test]
+    fn latency_is_measured_to_the_report_not_to_the_advance() {
+        let t0 = Instant::now();
+        let mut w = InFlight::new(ASYNC, 1 << 20);
+        let s = send(&mut w, 1, 0, 2, t0);
+        w.report(s[0], Outcome::Acked, t0 + Duration::from_millis(3));
+        w.report(s[1], Outcome::Acked, t0 + Duration::from_millis(7));
+        let mut seen = Vec::new();
+        w.advance(|_, _| {}, |d| seen.push(d));
+        assert_eq!(
+            seen,
+            [Duration::from_millis(3), Duration::from_millis(7)],
+            "latencies of the two lines, in order"
+        );
     }
 }

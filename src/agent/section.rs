@@ -41,11 +41,7 @@ use tokio_util::sync::CancellationToken;
 const ASYNC_WINDOW_LINES: usize = 20_000;
 const WINDOW_BYTES: u64 = 16 * 1024 * 1024;
 const READ_BUFFER: usize = 256 * 1024;
-/// A section woken by a write again within this long of its last read waits for the rest of
-/// it (`min(sender_waiting_max_ms, COALESCE_MAX)`): under a line-buffered logger (one
-/// write(2) per line) one read then picks up many lines instead of one wake-up, read and
-/// librdkafka hand-off per write. A write after a quiet spell is read at once.
-const COALESCE_MAX: Duration = Duration::from_millis(10);
+
 const RETRY_MIN: Duration = Duration::from_millis(500);
 const RETRY_MAX: Duration = Duration::from_secs(30);
 
@@ -160,6 +156,7 @@ impl Section {
         )?;
         let window = InFlight::new(flow(&cfg), WINDOW_BYTES);
         let files = OpenFiles::new(env.max_open_files);
+        let wake = Arc::new(Wake::new(cfg.sender_waiting_max));
         Ok(Section {
             framer: LineFramer::new(cfg.max_line_bytes),
             cfg,
@@ -170,7 +167,7 @@ impl Section {
             reports,
             metrics,
             store,
-            wake: Arc::new(Wake::default()),
+            wake,
             window,
             files,
             over_limit_logged: false,
@@ -230,17 +227,49 @@ impl Section {
         let cp_due = tokio::time::sleep_until(Instant::now());
         tokio::pin!(cp_due);
         let wake = self.wake.clone();
-        let coalesce = self.cfg.sender_waiting_max.min(COALESCE_MAX);
+        // Lines linger here, not in librdkafka (whose linger.ms is only sender::LINGER): a
+        // write within `sender_waiting_max_ms` of the last read waits for the rest of that
+        // time, so a logger that writes each line with its own write(2) costs one wake-up,
+        // one read and one produce request per interval, not per line; a write after a
+        // quiet spell is read at once. A line thus waits at most sender_waiting_max_ms (+
+        // LINGER) in the agent; with both waits it was up to twice that.
+        let coalesce = self.cfg.sender_waiting_max;
         let mut last_read = Instant::now();
-        // A write that woke the section too soon after its last read is read at this time;
-        // until then wake-ups are not awaited (they leave a permit, no thread is woken).
+        // The next read, when one is due (streaming, or a write too soon after the last).
         let mut read_at: Option<Instant> = None;
         let mut stall = Stall::Idle;
         let mut read = true;
         loop {
             if read {
+                // Files added, renamed or removed, or one waiting for its first bytes: seen
+                // here, before reading, whether a wake-up or the streaming read below got
+                // here first.
+                if wake.take_rescan() {
+                    self.rescan();
+                } else if self.waiting_for_change {
+                    // A file waiting for its first bytes (created empty, e.g. the new base
+                    // file after a rotation) is unblocked by fstat, not by a read: look now
+                    // rather than at the next once-a-second observation. (The wake-up may be
+                    // another event, e.g. the writer opening it: stay armed until nothing is
+                    // blocked.)
+                    for n in self.files.refresh(&mut self.queue) {
+                        self.on_notice(n);
+                    }
+                    self.waiting_for_change = self.queue.any_blocked();
+                }
+                // Reports left waiting while a read was due (below) come first: the window
+                // they free is read into now.
+                self.drain_reports(false);
+                let sent = self.window.next_seq();
                 stall = self.pump();
                 last_read = self.now;
+                // Streaming: a read that found lines is followed by the next one after
+                // `coalesce`, without waiting for a write's wake-up (there will be one), so a
+                // steady trickle costs one wake-up per interval. A read that finds nothing
+                // ends it: the section then sleeps until a write.
+                read_at =
+                    (stall == Stall::Idle && self.window.next_seq() != sent && !coalesce.is_zero())
+                        .then(|| last_read + coalesce);
             }
             read = true;
             let deadline = match (self.next_deadline(&stall), read_at) {
@@ -249,32 +278,30 @@ impl Section {
             };
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                r = self.reports.recv() => {
+                // Delivery reports wake the section only when something waits for them: a
+                // full window, or an idle section (its last acknowledgements are checkpointed
+                // and counted). While a read is due they wait for it (at most `coalesce`):
+                // under a steady trickle of lines the section wakes once per read, not also
+                // once per librdkafka request. Their latency is measured when they came.
+                r = self.reports.recv(), if read_at.is_none() || stall != Stall::Idle => {
                     if let Some(r) = r {
                         self.on_report(r);
-                        while let Ok(r) = self.reports.try_recv() {
-                            self.on_report(r);
-                        }
-                        // Acknowledgements may free more than the window: descriptors past
-                        // max_open_files wait for shipped files to release theirs, so the
-                        // section reads again after them.
-                        self.after_reports();
+                        let shipped = self.drain_reports(true);
+                        // Acknowledgements bring no new bytes: a pump that stopped at the end
+                        // of the files reads again only if a file was shipped by them (past
+                        // max_open_files, waiting files need the descriptors shipped files
+                        // release). A failure's restart sets a hold, whose deadline reads.
+                        read = stall != Stall::Idle || shipped;
                     }
                 }
+                // Until a due read, wake-ups are not awaited (they leave a permit, no thread
+                // is woken). A write this soon after the last read waits for the rest of the
+                // interval; anything else is looked at now (above).
                 _ = wake.notify.notified(), if read_at.is_none() => {
-                    if wake.take_rescan() {
-                        self.rescan();
-                    } else if self.waiting_for_change {
-                        // A file waiting for its first bytes (created empty, e.g. the new base
-                        // file after a rotation) is unblocked by fstat, not by a read: look now
-                        // rather than at the next once-a-second observation. (The wake-up may
-                        // be another event, e.g. the writer opening it: stay armed until
-                        // nothing is blocked.)
-                        for n in self.files.refresh(&mut self.queue) {
-                            self.on_notice(n);
-                        }
-                        self.waiting_for_change = self.queue.any_blocked();
-                    } else if last_read.elapsed() < coalesce {
+                    if !wake.rescan_pending()
+                        && !self.waiting_for_change
+                        && last_read.elapsed() < coalesce
+                    {
                         read_at = Some(last_read + coalesce);
                         read = false;
                     }
@@ -286,6 +313,7 @@ impl Section {
                 _ = metrics_tick.tick() => self.observe(),
                 // Only armed while there is something to write: an idle section sleeps.
                 _ = &mut cp_due, if self.dirty => {
+                    read = false;
                     self.dirty = false;
                     let _ = cp_tx.send(Some(self.snapshot()));
                     if std::mem::take(&mut self.acked_unsaved) {
@@ -842,12 +870,18 @@ impl Section {
 
     fn on_report(&mut self, r: Report) {
         // A run of successful deliveries, or one failure.
+        let at = Instant::from_std(r.at);
         for seq in r.seq..r.seq + r.count {
-            self.on_delivery(seq, &r.result);
+            self.on_delivery(seq, &r.result, at);
         }
     }
 
-    fn on_delivery(&mut self, seq: u64, result: &Result<(), rdkafka::error::KafkaError>) {
+    fn on_delivery(
+        &mut self,
+        seq: u64,
+        result: &Result<(), rdkafka::error::KafkaError>,
+        at: Instant,
+    ) {
         let outcome = match result {
             Ok(()) => Outcome::Acked,
             Err(e) => match classify(e) {
@@ -855,7 +889,7 @@ impl Section {
                 FailureKind::Retry => Outcome::Failed,
             },
         };
-        match (self.window.report(seq, outcome), result) {
+        match (self.window.report(seq, outcome, at), result) {
             (Reported::Recorded, Err(e)) => self.count_failure(e),
             (Reported::Rejected { key, len }, Err(e)) => {
                 self.metrics.bytes_lost("rejected", u64::from(len));
@@ -870,15 +904,27 @@ impl Section {
         }
     }
 
+    /// Take every delivery report already queued (`received`: the caller already took one)
+    /// and move the acknowledged offsets. Returns whether a file finished shipping (every
+    /// line of a finished file acknowledged).
+    fn drain_reports(&mut self, mut received: bool) -> bool {
+        while let Ok(r) = self.reports.try_recv() {
+            self.on_report(r);
+            received = true;
+        }
+        received && self.after_reports()
+    }
+
     /// After a burst of reports: move the acknowledged offsets once, and restart after a
-    /// failure once every outstanding report is back.
-    fn after_reports(&mut self) {
+    /// failure once every outstanding report is back. Returns whether a file finished
+    /// shipping.
+    fn after_reports(&mut self) -> bool {
         let now = Instant::now();
         let queue = &mut self.queue;
         let latency = &self.metrics.delivery_latency;
+        let mut shipped = false;
         let a = self.window.advance(
-            now,
-            |key, end| queue.set_acked(key, end),
+            |key, end| shipped |= queue.set_acked(key, end),
             |d| latency.observe(d.as_secs_f64()),
         );
         if a.moved {
@@ -894,6 +940,7 @@ impl Section {
         } else if !self.window.failed() {
             self.retry_delay = RETRY_MIN;
         }
+        shipped
     }
 
     /// Every report is back after a failure: re-send everything unacknowledged, in order,

@@ -1,17 +1,20 @@
 //! Wakes sections when their directories change: one inotify watcher (the notify crate)
 //! shared by all sections, its events routed by directory.
 //!
-//! Coalescing: after routing a write (a data event), the watcher's thread pauses for
-//! [`DATA_PAUSE`] before it takes the next event. Writes to the same file meanwhile queue
+//! Coalescing: after routing a write (a data event), the watcher's thread pauses before it
+//! takes the next event, for the shortest read interval of the sections it serves (their
+//! `sender_waiting_max_ms`; at most [`PAUSE_MAX`]). Writes to the same file meanwhile queue
 //! identical IN_MODIFY events, which the kernel merges into one while unread: under a
 //! logger that writes each line with its own write(2), the thread wakes once per pause, not
-//! once per line. Events of other kinds (create, rename, delete) never pause it.
+//! once per line, and no more often than the sections read. Events of other kinds (create,
+//! rename, delete) never pause it.
 
 use notify::{EventKind, RecursiveMode, Watcher};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
 #[error("cannot watch directories: {0}")]
@@ -22,14 +25,28 @@ pub struct WatchError(#[from] notify::Error);
 pub struct Wake {
     pub notify: tokio::sync::Notify,
     pub rescan: AtomicBool,
+    /// How often the section reads at most while lines trickle in: a write event sooner
+    /// than this after the last one brings it nothing new.
+    interval: Duration,
 }
 
 impl Wake {
+    pub fn new(interval: Duration) -> Wake {
+        Wake {
+            interval,
+            ..Wake::default()
+        }
+    }
+
     pub fn wake(&self, rescan: bool) {
         if rescan {
             self.rescan.store(true, Ordering::Release);
         }
         self.notify.notify_one();
+    }
+
+    pub fn rescan_pending(&self) -> bool {
+        self.rescan.load(Ordering::Acquire)
     }
 
     pub fn take_rescan(&self) -> bool {
@@ -39,9 +56,9 @@ impl Wake {
 
 type Routes = Arc<Mutex<HashMap<PathBuf, Vec<Arc<Wake>>>>>;
 
-/// How long the watcher's thread pauses after routing a data event. Every other directory's
-/// events wait behind it, so it stays far below the sections' own read coalescing.
-pub const DATA_PAUSE: std::time::Duration = std::time::Duration::from_millis(2);
+/// The longest the watcher's thread pauses after routing a data event: every directory's
+/// events wait behind the pause (a rotation is seen that much later).
+pub const PAUSE_MAX: Duration = Duration::from_millis(20);
 
 /// One inotify (notify) watcher shared by all sections; events are routed by directory.
 pub struct DirWatcher {
@@ -55,9 +72,10 @@ impl DirWatcher {
         let routes: Routes = Arc::default();
         let r = routes.clone();
         let watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-            let mut routed_data = false;
+            let pause;
             {
                 let Ok(routes) = r.lock() else { return };
+                let mut routed_data = false;
                 match res {
                     Ok(ev) => {
                         let data = matches!(
@@ -80,9 +98,20 @@ impl DirWatcher {
                     // An overflowed or failed watch: rescan everything.
                     Err(_) => routes.values().flatten().for_each(|w| w.wake(true)),
                 }
+                // The shortest interval of every section served, not only of those woken:
+                // their events wait behind the pause too.
+                pause = routed_data.then(|| {
+                    routes
+                        .values()
+                        .flatten()
+                        .map(|w| w.interval)
+                        .min()
+                        .unwrap_or_default()
+                        .min(PAUSE_MAX)
+                });
             }
-            if routed_data {
-                std::thread::sleep(DATA_PAUSE);
+            if let Some(pause) = pause {
+                std::thread::sleep(pause);
             }
         })?;
         Ok(DirWatcher {
@@ -136,7 +165,6 @@ impl DirWatcher {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     /// A directory given by a relative path (as a config file given by a relative path
     /// yields) is woken by inotify, not only by the periodic rescan.

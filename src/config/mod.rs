@@ -293,9 +293,9 @@ checkpoint_name = "topic_dubheapi_access"
     }
 
     #[test]
-    fn checkpoint_interval_defaults_to_100_ms_and_is_bounded() {
+    fn checkpoint_interval_defaults_to_1_s_and_is_bounded() {
         let c = parse(SEED).expect("valid");
-        assert_eq!(c.agent.checkpoint_interval, Duration::from_millis(100));
+        assert_eq!(c.agent.checkpoint_interval, Duration::from_secs(1));
         let every_batch = SEED.replace("[agent]\n", "[agent]\ncheckpoint_interval_ms = 0\n");
         let c = parse(&every_batch).expect("valid");
         assert_eq!(c.agent.checkpoint_interval, Duration::ZERO);

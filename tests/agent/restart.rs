@@ -96,7 +96,7 @@ async fn kill_9_at_random_moments_loses_nothing_20_rounds() {
     let mock = mock_cluster(topic);
     let bootstrap = mock.bootstrap_servers();
     let d = dirs();
-    let cfg = config_file(&d, &config_text(&d, &bootstrap, topic, ""));
+    let cfg = config_file(&d, &kill_9_config(config_text(&d, &bootstrap, topic, "")));
     kill_9_rounds(&d, &cfg, &bootstrap, topic, true).await;
 }
 
@@ -116,8 +116,15 @@ async fn kill_9_of_agent_with_bundled_broker_loses_nothing_20_rounds() {
             "\n[broker]\nlisten = \"127.0.0.1:{port}\"\ndata_dir = \"{}\"\n",
             d.tmp.path().join("broker").display()
         );
-    let cfg = config_file(&d, &text);
+    let cfg = config_file(&d, &kill_9_config(text));
     kill_9_rounds(&d, &cfg, &format!("127.0.0.1:{port}"), topic, false).await;
+}
+
+/// Rounds last 0.1-0.6 s, shorter than the default checkpoint interval (1 s): every round
+/// would re-send nearly all it shipped, and the mock cluster keeps only its newest ~5 MiB.
+/// Checkpoints every 100 ms keep the re-sends (which the test checks) to what a kill costs.
+fn kill_9_config(text: String) -> String {
+    text.replacen("[agent]\n", "[agent]\ncheckpoint_interval_ms = 100\n", 1)
 }
 
 /// 20 rounds of: start a child agent, write and rotate, kill -9 at a random moment. Then a

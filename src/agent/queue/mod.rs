@@ -802,10 +802,13 @@ impl FileQueue {
 
     /// Lines of `key` up to `end` were acknowledged. An adopted copy's offsets stop at its
     /// end: lines read from the original past it are shipped, but not in this file.
-    pub fn set_acked(&mut self, key: FileKey, end: u64) {
+    /// Everything up to `end` of `key` is acknowledged. Returns whether that shipped the
+    /// file: finished (or orphaned) and now acknowledged to where it was read.
+    pub fn set_acked(&mut self, key: FileKey, end: u64) -> bool {
         let Some(f) = self.files.get_mut(&key) else {
-            return;
+            return false;
         };
+        let before = f.acked;
         if end >= f.beyond {
             f.beyond = 0;
         }
@@ -815,10 +818,14 @@ impl FileQueue {
             f.read.max(f.size)
         };
         f.acked = f.acked.max(end.min(cap));
+        let shipped = matches!(f.status, Status::Finished | Status::Orphaned)
+            && f.acked >= f.read
+            && before < f.read;
         if f.status == Status::Orphaned && f.acked >= f.read {
             // Orphans are not in the index.
             self.files.remove(&key);
         }
+        shipped
     }
 
     /// Forget what no longer matters: orphans and gone files beyond the memory bound.

@@ -18,6 +18,9 @@ pub struct Report {
     pub seq: u64,
     pub count: u64,
     pub result: Result<(), KafkaError>,
+    /// When the report was taken from librdkafka: the section may read it later (it does
+    /// not wake for reports while a read is due), delivery latency is measured to here.
+    pub at: std::time::Instant,
 }
 
 /// Shared between the section and librdkafka's threads.
@@ -78,6 +81,7 @@ impl SectionContext {
             seq,
             count,
             result: Ok(()),
+            at: std::time::Instant::now(),
         });
     }
 }
@@ -146,6 +150,7 @@ impl ProducerContext for SectionContext {
                     seq,
                     count: 1,
                     result: Err(e.clone()),
+                    at: std::time::Instant::now(),
                 });
             }
         }
