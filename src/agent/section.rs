@@ -558,7 +558,9 @@ impl Section {
                         return Stall::Idle;
                     }
                     Err(e) => {
-                        self.file_failed(key, e);
+                        if !self.file_failed(key, e) {
+                            return Stall::Idle;
+                        }
                         continue;
                     }
                 },
@@ -635,15 +637,23 @@ impl Section {
                 Open::Wait
             }
             Err(e) => {
-                self.file_failed(key, e);
-                Open::Changed
+                if self.file_failed(key, e) {
+                    Open::Changed
+                } else {
+                    Open::Wait
+                }
             }
         }
     }
 
     /// The current file can't be read. If it moved or was rewritten, a rescan sorts it out;
     /// if it can't be read at all, its remaining bytes are counted lost and the queue moves on.
-    fn file_failed(&mut self, key: FileKey, e: ReadError) {
+    ///
+    /// Returns false when reading on would fail the same way at once: a held file that left
+    /// the directory and whose first bytes are no longer what was read (truncated and
+    /// rewritten, then deleted or moved away) cannot be re-examined by a scan. It stays
+    /// current and waits (a backlog, not a busy loop); open problem, see bench notes.
+    fn file_failed(&mut self, key: FileKey, e: ReadError) -> bool {
         self.reader = None;
         let (moved, unreadable) = match &e {
             ReadError::Replaced { .. } => (true, false),
@@ -665,7 +675,13 @@ impl Section {
                     f.present = false;
                 }
             }
-            return;
+            let stuck = matches!(e, ReadError::Replaced { .. })
+                && self.queue.current() == Some(key)
+                && self.queue.get(key).is_some_and(|f| f.held && !f.present);
+            if stuck {
+                tracing::warn!(section = %self.cfg.name, path = ?self.queue.get(key).map(|f| f.path.clone()), "a held file that left the directory was rewritten since it was read; its lines wait (not shipped, not lost while held)");
+            }
+            return !stuck;
         }
         if unreadable {
             let (path, bytes) = self
@@ -689,6 +705,7 @@ impl Section {
             }
             self.finish(key);
         }
+        true
     }
 
     fn finish(&mut self, key: FileKey) {
