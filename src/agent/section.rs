@@ -197,7 +197,7 @@ impl Section {
     /// Run until `shutdown` is cancelled; then drain (bounded) and write the final checkpoint.
     pub async fn run(mut self, shutdown: CancellationToken) -> Result<(), SectionError> {
         let name = self.cfg.name.clone();
-        let (cp_tx, cp_rx) = watch::channel(None::<SectionCheckpoint>);
+        let (cp_tx, cp_rx) = watch::channel(None::<Arc<SectionCheckpoint>>);
         // Each write costs two fsyncs: acknowledgements are checkpointed at most once per
         // `[agent] checkpoint_interval_ms` (a crash re-sends what was acknowledged since),
         // never more often than batches.
@@ -315,7 +315,7 @@ impl Section {
                 _ = &mut cp_due, if self.dirty => {
                     read = false;
                     self.dirty = false;
-                    let _ = cp_tx.send(Some(self.snapshot()));
+                    let _ = cp_tx.send(Some(Arc::new(self.snapshot())));
                     if std::mem::take(&mut self.acked_unsaved) {
                         cp_due.as_mut().reset(Instant::now() + cp_interval);
                     }
@@ -355,7 +355,7 @@ impl Section {
             }
         }
         self.reader = None;
-        let _ = cp_tx.send(Some(self.snapshot()));
+        let _ = cp_tx.send(Some(Arc::new(self.snapshot())));
         drop(cp_tx);
         self.env.watcher.unroute(&self.wake);
         match writer.await {

@@ -907,7 +907,7 @@ impl FileQueue {
                     .duration_since(SystemTime::UNIX_EPOCH)
                     .map(|d| d.as_nanos() as i128)
                     .unwrap_or(0),
-                codec: f.codec.name().to_string(),
+                codec: std::borrow::Cow::Borrowed(f.codec.name()),
                 gone: f.status == Status::Gone,
             })
             .collect()
