@@ -674,6 +674,8 @@ def read_perf(out):
 
 STEADY = {
     "lf-async": "logferry async (batch 10,000, 5 ms)",
+    # The latency budget of the steady target (p99 ≤ 20 ms) spent on batching instead.
+    "lf-async-15ms": "logferry async (batch 10,000, 15 ms)",
     "lf-sync-defaults": "logferry sync, defaults (batch 200, 50 ms)",
     "syslog-ng": "syslog-ng file() → kafka-c(), default follow-freq(1)",
     "syslog-ng-10ms": "syslog-ng, follow-freq(0.01)",
@@ -704,10 +706,11 @@ def scenario_steady():
                 open(base, "w").close()
                 if c.startswith("syslog-ng"):
                     cmd = syslogng_config(d, b.addr, base, topic, 0.01 if c.endswith("10ms") else 1)
-                elif c == "lf-async":
+                elif c.startswith("lf-async"):
                     cmd = logferry_config(d, b.addr, [{
                         "name": "bench", "dir": logdir, "base": base, "topic": topic,
-                        "producer_type": "async", "batch": BATCH, "wait_ms": LINGER_MS}])
+                        "producer_type": "async", "batch": BATCH,
+                        "wait_ms": 15 if c.endswith("15ms") else LINGER_MS}])
                 else:
                     cmd = logferry_config(d, b.addr, [{
                         "name": "bench", "dir": logdir, "base": base, "topic": topic,

@@ -10,7 +10,7 @@
 #   OUT=FILE      raw results as JSON (default: $WORK/results.json)
 #   LOGFERRY_BIN=PATH  run this logferry binary instead of the one built (before/after figures)
 #   CONTENDERS=a,b  scenarios 1-2: only these (lf-sync lf-async lf-sync-defaults kcat rsyslog rsyslog-name);
-#                   scenario 8: lf-async lf-sync-defaults syslog-ng syslog-ng-10ms
+#                   scenario 8: lf-async lf-async-15ms lf-sync-defaults syslog-ng syslog-ng-10ms
 #
 # On a fresh Debian machine (as root) it installs what is missing (kcat, rsyslog,
 # rsyslog-kafka, strace, python3, time), builds logferry and the bench helpers in release

@@ -10,8 +10,9 @@
 //! `logferry_bytes_lost_total`). The current file is always readable: it is opened by name
 //! when it holds no descriptor.
 
+use crate::agent::codec::Codec;
 use crate::agent::identity::{read_prefix, DevIno};
-use crate::agent::queue::{FileKey, FileQueue, Notice, Status, TrackedFile};
+use crate::agent::queue::{FileKey, FileQueue, Notice, ScanEntry, Status, TrackedFile};
 use crate::agent::reader;
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
@@ -141,6 +142,48 @@ impl OpenFiles {
         }
         self.held.insert(id, fd.clone());
         Ok(fd)
+    }
+
+    /// Held files that `scan` did not list (moved away, deleted) whose content no longer
+    /// starts as the queue knows it: shorter than what was read, or other first bytes
+    /// (truncated and rewritten after they left the directory — a scan would have seen it
+    /// had they stayed). Described as a scan would list them, for
+    /// [`FileQueue::reconcile_with_held`]. One `fstat` and one `pread` of the first bytes per
+    /// held, unlisted plain file, per scan.
+    pub fn rewritten_unlisted(&self, queue: &FileQueue, scan: &[ScanEntry]) -> Vec<ScanEntry> {
+        let mut found = Vec::new();
+        let listed: HashSet<DevIno> = scan.iter().map(|e| e.id).collect();
+        let mut prefix = Vec::new();
+        for (id, fd) in &self.held {
+            let Some(f) = queue.by_id(*id).and_then(|k| queue.get(k)) else {
+                continue;
+            };
+            if listed.contains(id)
+                || f.codec != Codec::Plain
+                || !matches!(f.status, Status::Active | Status::Finished)
+            {
+                continue;
+            }
+            let Ok(st) = reader::stat(fd) else {
+                continue;
+            };
+            if read_prefix(fd, &mut prefix).is_err() {
+                continue;
+            }
+            if st.size >= f.read && f.fp.matches(&prefix) {
+                continue;
+            }
+            found.push(ScanEntry {
+                path: f.path.clone(),
+                id: *id,
+                size: st.size,
+                disk_size: st.size,
+                mtime: st.mtime,
+                prefix: Some(std::mem::take(&mut prefix)),
+                codec: Codec::Plain,
+            });
+        }
+        found
     }
 
     /// `fstat` every held file and tell the queue (size and mtime of files that left the

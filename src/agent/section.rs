@@ -407,7 +407,8 @@ impl Section {
                 tracing::error!(section = %self.cfg.name, path = %f.path.display(), "cannot read file: {}; it is skipped until it becomes readable", f.error);
             }
         }
-        for n in self.queue.reconcile(scan.entries) {
+        let rewritten = self.files.rewritten_unlisted(&self.queue, &scan.entries);
+        for n in self.queue.reconcile_with_held(scan.entries, rewritten) {
             self.on_notice(n);
         }
         self.sync_files(scan.opened);
@@ -684,11 +685,15 @@ impl Section {
                     f.present = false;
                 }
             }
+            // The rescan examined held files that left the directory through their
+            // descriptors (`OpenFiles::rewritten_unlisted`): one rewritten since it was read
+            // is a new file now. If that examination failed too, the file waits (retrying at
+            // once would spin) until a later scan sorts it out.
             let stuck = matches!(e, ReadError::Replaced { .. })
                 && self.queue.current() == Some(key)
                 && self.queue.get(key).is_some_and(|f| f.held && !f.present);
             if stuck {
-                tracing::warn!(section = %self.cfg.name, path = ?self.queue.get(key).map(|f| f.path.clone()), "a held file that left the directory was rewritten since it was read; its lines wait (not shipped, not lost while held)");
+                tracing::warn!(section = %self.cfg.name, path = ?self.queue.get(key).map(|f| f.path.clone()), "a held file that left the directory was rewritten since it was read and could not be examined again; its lines wait for the next scan (not lost while held)");
             }
             return !stuck;
         }

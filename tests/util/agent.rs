@@ -225,7 +225,11 @@ pub fn spawn_agent(d: &Dirs, config: &Path) -> std::process::Child {
     std::process::Command::new(env!("CARGO_BIN_EXE_logferry"))
         .args(["run", "--config"])
         .arg(config)
-        .env("LOGFERRY_LOG", "info,librdkafka=warn")
+        // LF_TEST_LOG=debug,librdkafka=warn: the agent's log level when a test needs its story.
+        .env(
+            "LOGFERRY_LOG",
+            std::env::var("LF_TEST_LOG").unwrap_or_else(|_| "info,librdkafka=warn".into()),
+        )
         .stdout(std::process::Stdio::null())
         .stderr(log)
         .spawn()

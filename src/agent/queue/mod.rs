@@ -708,9 +708,20 @@ impl FileQueue {
     /// are either its compressed form (already shipped: finished at its size) or independent
     /// files (a backup, or rotated files that start alike): they queue now, or wait for
     /// another live original they match, instead of waiting for the next scan.
+    ///
+    /// Read is not shipped: while `of`'s lines are not all acknowledged (brokers down), its
+    /// compressed form stays held back. Marked shipped now, it was checkpointed so; a restart
+    /// before the acknowledgement then found the original deleted and the `.gz` done, and its
+    /// lines were lost (model test). It is resolved by a later scan (the original gone:
+    /// shipped with it; orphaned: continued by it) or, after a restart, continues the
+    /// original's checkpoint.
     fn release_shadows(&mut self, of: FileKey) -> Vec<Notice> {
         let mut notices = Vec::new();
-        let Some((of_size, of_path)) = self.files.get(&of).map(|o| (o.size, o.path.clone())) else {
+        let Some((of_size, of_path, of_shipped)) = self
+            .files
+            .get(&of)
+            .map(|o| (o.size, o.path.clone(), o.acked >= o.size))
+        else {
             return notices;
         };
         let mut shadows: Vec<&TrackedFile> = self
@@ -727,6 +738,9 @@ impl FileQueue {
                 .get(&key)
                 .is_some_and(|f| f.codec.is_compressed());
             if compressed {
+                if !of_shipped {
+                    continue;
+                }
                 if let Some(f) = self.files.get_mut(&key) {
                     let done = if f.size > 0 {
                         f.size.min(of_size)

@@ -19,8 +19,9 @@ use super::{
     is_base, CompressedPolicy, FileKey, FileQueue, Notice, ScanEntry, Status, TrackedFile,
 };
 use crate::agent::codec::Codec;
-use crate::agent::identity::Fingerprint;
+use crate::agent::identity::{DevIno, Fingerprint};
 use crate::config::StartAt;
+use std::collections::HashSet;
 use std::path::Path;
 
 /// Scans in a row that must miss a file that is not held before it counts as gone.
@@ -66,6 +67,34 @@ impl FileQueue {
                 }
             })
             .map(|f| f.key)
+    }
+
+    /// [`FileQueue::reconcile`], plus `rewritten`: held files the previous scan did not
+    /// list whose content changed at its start since it was read (truncated, perhaps
+    /// rewritten, after they left the directory), described through their descriptors. They
+    /// are reconciled as a listed file that was rewritten is — the old content orphaned
+    /// (continued by its copy if one is listed, else its unread bytes counted lost), the new
+    /// content shipped from its start — and stay unlisted. Without this, the reader refused
+    /// such a file as "replaced" and the scan, which cannot see it, never sorted it out.
+    pub fn reconcile_with_held(
+        &mut self,
+        mut scan: Vec<ScanEntry>,
+        rewritten: Vec<ScanEntry>,
+    ) -> Vec<Notice> {
+        let listed: HashSet<DevIno> = scan.iter().map(|e| e.id).collect();
+        let unlisted: Vec<DevIno> = rewritten
+            .iter()
+            .map(|e| e.id)
+            .filter(|id| !listed.contains(id))
+            .collect();
+        scan.extend(rewritten.into_iter().filter(|e| !listed.contains(&e.id)));
+        let notices = self.reconcile(scan);
+        for id in unlisted {
+            if let Some(f) = self.by_id(id).and_then(|k| self.files.get_mut(&k)) {
+                f.present = false;
+            }
+        }
+        notices
     }
 
     /// Bring the queue in line with a directory scan.
