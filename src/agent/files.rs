@@ -144,18 +144,20 @@ impl OpenFiles {
         Ok(fd)
     }
 
-    /// Held files that `scan` did not list (moved away, deleted) whose content no longer
-    /// starts as the queue knows it: shorter than what was read, or other first bytes
-    /// (truncated and rewritten after they left the directory — a scan would have seen it
-    /// had they stayed). Described as a scan would list them, for
-    /// [`FileQueue::reconcile_with_held`]. One `fstat` and one `pread` of the first bytes per
-    /// held, unlisted plain file, per scan.
-    pub fn rewritten_unlisted(&self, queue: &FileQueue, scan: &[ScanEntry]) -> Vec<ScanEntry> {
+    /// Held files that `scan` did not list (moved away, deleted) whose content the queue
+    /// must look at as a scan would, through their descriptors: **rewritten** ones (shorter
+    /// than what was read, or other first bytes: truncated and rewritten after they left the
+    /// directory), and **young** ones (nothing read yet, grown past their fingerprint: e.g. the
+    /// copy of copytruncate, first seen empty and deleted before a scan saw its content, which
+    /// must continue its truncated original rather than ship again). Described as a scan
+    /// would list them, for [`FileQueue::reconcile_with_held`]. One `fstat` and one `pread` of
+    /// the first bytes per held, unlisted plain file, per scan.
+    pub fn examine_unlisted(&self, queue: &FileQueue, scan: &[ScanEntry]) -> Vec<ScanEntry> {
         let mut found = Vec::new();
         let listed: HashSet<DevIno> = scan.iter().map(|e| e.id).collect();
         let mut prefix = Vec::new();
         for (id, fd) in &self.held {
-            let Some(f) = queue.by_id(*id).and_then(|k| queue.get(k)) else {
+            let Some((key, f)) = queue.by_id(*id).and_then(|k| Some((k, queue.get(k)?))) else {
                 continue;
             };
             if listed.contains(id)
@@ -170,7 +172,8 @@ impl OpenFiles {
             if read_prefix(fd, &mut prefix).is_err() {
                 continue;
             }
-            if st.size >= f.read && f.fp.matches(&prefix) {
+            let rewritten = st.size < f.read || !f.fp.matches(&prefix);
+            if !rewritten && !queue.is_young(key, st.size) {
                 continue;
             }
             found.push(ScanEntry {

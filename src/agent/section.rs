@@ -407,8 +407,8 @@ impl Section {
                 tracing::error!(section = %self.cfg.name, path = %f.path.display(), "cannot read file: {}; it is skipped until it becomes readable", f.error);
             }
         }
-        let rewritten = self.files.rewritten_unlisted(&self.queue, &scan.entries);
-        for n in self.queue.reconcile_with_held(scan.entries, rewritten) {
+        let unlisted = self.files.examine_unlisted(&self.queue, &scan.entries);
+        for n in self.queue.reconcile_with_held(scan.entries, unlisted) {
             self.on_notice(n);
         }
         self.sync_files(scan.opened);
@@ -686,7 +686,7 @@ impl Section {
                 }
             }
             // The rescan examined held files that left the directory through their
-            // descriptors (`OpenFiles::rewritten_unlisted`): one rewritten since it was read
+            // descriptors (`OpenFiles::examine_unlisted`): one rewritten since it was read
             // is a new file now. If that examination failed too, the file waits (retrying at
             // once would spin) until a later scan sorts it out.
             let stuck = matches!(e, ReadError::Replaced { .. })

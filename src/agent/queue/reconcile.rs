@@ -69,27 +69,29 @@ impl FileQueue {
             .map(|f| f.key)
     }
 
-    /// [`FileQueue::reconcile`], plus `rewritten`: held files the previous scan did not
-    /// list whose content changed at its start since it was read (truncated, perhaps
-    /// rewritten, after they left the directory), described through their descriptors. They
-    /// are reconciled as a listed file that was rewritten is — the old content orphaned
-    /// (continued by its copy if one is listed, else its unread bytes counted lost), the new
-    /// content shipped from its start — and stay unlisted. Without this, the reader refused
-    /// such a file as "replaced" and the scan, which cannot see it, never sorted it out.
+    /// [`FileQueue::reconcile`], plus `unlisted`: held files the scan did not list, described
+    /// through their descriptors, whose content changed in a way only a scan sorts out
+    /// (`OpenFiles::examine_unlisted`): rewritten since they were read — reconciled as a
+    /// listed file that was rewritten is: the old content orphaned (continued by its copy if
+    /// one is listed, else its unread bytes counted lost), the new content shipped from its
+    /// start —, or young — a copy of a file truncated in this scan is adopted in its place
+    /// instead of shipping again. They stay unlisted. Without this, the reader refused a
+    /// rewritten one as "replaced" and the scan, which cannot see it, never sorted it out;
+    /// and a copytruncate copy deleted before a scan saw its content was shipped twice.
     pub fn reconcile_with_held(
         &mut self,
         mut scan: Vec<ScanEntry>,
-        rewritten: Vec<ScanEntry>,
+        unlisted: Vec<ScanEntry>,
     ) -> Vec<Notice> {
         let listed: HashSet<DevIno> = scan.iter().map(|e| e.id).collect();
-        let unlisted: Vec<DevIno> = rewritten
+        let ids: Vec<DevIno> = unlisted
             .iter()
             .map(|e| e.id)
             .filter(|id| !listed.contains(id))
             .collect();
-        scan.extend(rewritten.into_iter().filter(|e| !listed.contains(&e.id)));
+        scan.extend(unlisted.into_iter().filter(|e| !listed.contains(&e.id)));
         let notices = self.reconcile(scan);
-        for id in unlisted {
+        for id in ids {
             if let Some(f) = self.by_id(id).and_then(|k| self.files.get_mut(&k)) {
                 f.present = false;
             }

@@ -715,6 +715,48 @@ fn a_held_file_rewritten_after_it_left_the_directory_ships_its_new_content_from_
     assert!(q.get(new).expect("f").present);
 }
 
+#[test]
+fn a_copytruncate_copy_deleted_before_a_scan_saw_its_content_continues_the_truncated_file() {
+    // Found by the model test under load (40 duplicates without a kill): the scan saw the
+    // copy empty (`cp` had just created it), the next scan saw the base truncated, but by
+    // then the copy had been deleted; held, unlisted and never read, it grew to the
+    // original's content through its descriptor and was shipped again from 0.
+    let body: Vec<u8> = (0..40)
+        .flat_map(|i| format!("L{i:06} line\n").into_bytes())
+        .collect();
+    let mut q = FileQueue::new(StartAt::Beginning, Duration::from_secs(5))
+        .with_base(Some(PathBuf::from("/l/a.log")));
+    q.reconcile(vec![entry("/l/a.log", 1, &body, 10)]);
+    let base = q.current().expect("base");
+    q.set_held(base, true);
+    q.get_mut(base).expect("f").read = body.len() as u64;
+    q.set_acked(base, body.len() as u64);
+    q.reconcile(vec![
+        entry("/l/a.log", 1, &body, 10),
+        entry("/l/a.log.1", 2, b"", 11),
+    ]);
+    let copy = q.by_id(DevIno { dev: 1, ino: 2 }).expect("copy tracked");
+    q.set_held(copy, true);
+    // Truncated and rewritten; the copy, complete now, is gone from the directory.
+    let n = q.reconcile_with_held(
+        vec![entry("/l/a.log", 1, b"P000041", 12)],
+        vec![entry("/l/a.log.1", 2, &body, 11)],
+    );
+    assert!(
+        n.iter()
+            .any(|n| matches!(n, Notice::Adopted { offset, .. } if *offset == body.len() as u64)),
+        "{n:?}"
+    );
+    assert!(!n.iter().any(|n| matches!(n, Notice::Lost { .. })), "{n:?}");
+    let c = q.by_id(DevIno { dev: 1, ino: 2 }).expect("copy");
+    let f = q.get(c).expect("f");
+    assert_eq!(
+        (f.read, f.acked, f.present),
+        (body.len() as u64, body.len() as u64, false),
+        "continued where the original was acknowledged, not shipped again"
+    );
+}
+
 /// A compressed scan entry: `content` is what the file decompresses to (its first bytes are
 /// the prefix a scan reads); `trailer` the length its trailer tells, if any.
 fn gz_entry(path: &str, ino: u64, content: &[u8], trailer: Option<u64>, mtime: u64) -> ScanEntry {
