@@ -83,6 +83,10 @@ impl FileQueue {
         mut scan: Vec<ScanEntry>,
         unlisted: Vec<ScanEntry>,
     ) -> Vec<Notice> {
+        if unlisted.is_empty() {
+            // The usual case: no set of the scan's identities to build.
+            return self.reconcile(scan);
+        }
         let listed: HashSet<DevIno> = scan.iter().map(|e| e.id).collect();
         let ids: Vec<DevIno> = unlisted
             .iter()
