@@ -660,9 +660,9 @@ impl Section {
     ///
     /// Returns false when reading on would fail the same way at once: a held file that left
     /// the directory and whose first bytes are no longer what was read (truncated and
-    /// rewritten, then deleted or moved away) cannot be re-examined by a scan. It stays
-    /// current and waits (a backlog, not a busy loop). Open problem: its new content is not
-    /// shipped.
+    /// rewritten, then deleted or moved away), which the rescan could not examine through
+    /// its descriptor either (`OpenFiles::examine_unlisted` failed to stat or read it). It
+    /// stays current and waits for a later scan (a backlog, not a busy loop).
     fn file_failed(&mut self, key: FileKey, e: ReadError) -> bool {
         self.reader = None;
         let (moved, unreadable) = match &e {

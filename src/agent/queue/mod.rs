@@ -117,6 +117,12 @@ pub struct TrackedFile {
 }
 
 impl TrackedFile {
+    /// Every byte of its content as known is acknowledged by the broker. Read is not
+    /// shipped: only this makes a copy of it (its `.gz`) "already shipped".
+    pub fn acked_to_end(&self) -> bool {
+        self.acked >= self.size
+    }
+
     pub fn backlog_bytes(&self) -> u64 {
         self.size.saturating_sub(self.acked)
     }
@@ -720,7 +726,7 @@ impl FileQueue {
         let Some((of_size, of_path, of_shipped)) = self
             .files
             .get(&of)
-            .map(|o| (o.size, o.path.clone(), o.acked >= o.size))
+            .map(|o| (o.size, o.path.clone(), o.acked_to_end()))
         else {
             return notices;
         };

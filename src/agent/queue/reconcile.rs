@@ -561,7 +561,7 @@ impl FileQueue {
         // Finished is not shipped: a finished file whose lines are not all acknowledged (the
         // brokers down, or a last line without a newline still to go) is read on through its
         // descriptor, its copy waiting behind it as behind a file still written to.
-        let shipped = o.status == Status::Gone || o.acked >= o.size;
+        let shipped = o.status == Status::Gone || o.acked_to_end();
         let (of, status, size, path, order, mtime) =
             (o.key, o.status, o.size, o.path.clone(), o.order, o.mtime);
         let key = self.alloc_key();

@@ -22,6 +22,24 @@ fn q() -> FileQueue {
     FileQueue::new(StartAt::Beginning, Duration::from_secs(5))
 }
 
+/// A queue after a restart: `q()`'s settings, resumed from `saved`.
+fn restored(saved: &[FileCheckpoint]) -> FileQueue {
+    let mut q = q();
+    q.restore(saved);
+    q
+}
+
+/// A rotated file `/l/a.log.1` (ino 1, mtime 10) holding `rotated`, beside the base file
+/// `/l/a.log` (ino 2, mtime 11) holding `base`: the rotated one ships first.
+fn rotated_beside_base(rotated: &[u8], base: &[u8]) -> FileQueue {
+    let mut q = q();
+    q.reconcile(vec![
+        entry("/l/a.log.1", 1, rotated, 10),
+        entry("/l/a.log", 2, base, 11),
+    ]);
+    q
+}
+
 /// (path, acknowledged offset) of every file, in shipping order.
 fn shipping_order(q: &FileQueue) -> Vec<(String, u64)> {
     q.ordered()
@@ -509,8 +527,7 @@ fn checkpoint_of_a_file_first_seen_empty_still_recognises_copytruncate_after_kil
     assert_eq!(saved[0].fp_len, 11, "fingerprint covers what was read");
 
     // Restart after: cp a.log a.log.1 (new inode 2); truncate a.log; new writes.
-    let mut q2 = FileQueue::new(StartAt::Beginning, Duration::from_secs(5));
-    q2.restore(&saved);
+    let mut q2 = restored(&saved);
     q2.reconcile(vec![
         entry("/l/a.log", 1, b"g2 after the truncate\n", 12),
         entry("/l/a.log.1", 2, b"g1 first..\ng1 more\n", 11),
@@ -903,11 +920,7 @@ fn a_compressed_copy_of_the_file_being_read_waits_and_is_then_already_shipped() 
     // logrotate `compress` without delaycompress: a.log.1 (held, being read) is gzipped to
     // a.log.1.gz and deleted.
     let body = b"line 1\nline 2\nline 3\n";
-    let mut q = q();
-    q.reconcile(vec![
-        entry("/l/a.log.1", 1, body, 10),
-        entry("/l/a.log", 2, b"new\n", 11),
-    ]);
+    let mut q = rotated_beside_base(body, b"new\n");
     let k = q.current().expect("current");
     q.set_held(k, true);
     q.get_mut(k).expect("f").read = 7;
@@ -956,8 +969,7 @@ fn delaycompress_recognises_a_shipped_and_gone_file_in_its_gz() {
         .any(|c| c.gone && c.offset == body.len() as u64));
     // After a restart, from the checkpoint: the .gz (its trailer tells the same length) is
     // the same content, already shipped.
-    let mut q2 = FileQueue::new(StartAt::Beginning, Duration::from_secs(5));
-    q2.restore(&saved);
+    let mut q2 = restored(&saved);
     let n = q2.reconcile(vec![gz_entry(
         "/l/a.log.2.gz",
         7,
@@ -984,8 +996,7 @@ fn a_gz_continues_a_file_deleted_while_the_agent_was_away_at_its_checkpoint() {
         q.get_mut(k).expect("f").acked,
     ) = (7, 7);
     let saved = q.checkpoint_entries();
-    let mut q2 = FileQueue::new(StartAt::Beginning, Duration::from_secs(5));
-    q2.restore(&saved);
+    let mut q2 = restored(&saved);
     let n = q2.reconcile(vec![gz_entry("/l/a.log.1.gz", 9, body, None, 20)]);
     assert!(
         n.iter()
@@ -1086,11 +1097,7 @@ fn a_gz_of_a_file_read_to_its_end_but_not_acknowledged_is_not_shipped_when_the_f
     // "already shipped" and checkpointed at its end; after a restart the original was gone
     // and its 7 bytes were counted lost, though the .gz held them.
     let body = b"P000001\n";
-    let mut q = q();
-    q.reconcile(vec![
-        entry("/l/a.log.1", 1, body, 10),
-        entry("/l/a.log", 2, b"x\n", 11),
-    ]);
+    let mut q = rotated_beside_base(body, b"x\n");
     let k = q.current().expect("current");
     assert_eq!(path_of(&q, k), "/l/a.log.1");
     q.set_held(k, true);
@@ -1119,8 +1126,7 @@ fn a_gz_of_a_file_read_to_its_end_but_not_acknowledged_is_not_shipped_when_the_f
         "a held-back copy is not checkpointed: {saved:?}"
     );
     // Restart before the acknowledgement: only the .gz is left.
-    let mut q2 = FileQueue::new(StartAt::Beginning, Duration::from_secs(5));
-    q2.restore(&saved);
+    let mut q2 = restored(&saved);
     let mut notices = Vec::new();
     for _ in 0..=VANISH_SCANS {
         notices.extend(gz(&mut q2));
@@ -1159,11 +1165,7 @@ fn a_gz_of_a_finished_file_not_yet_acknowledged_waits_behind_it_and_continues_it
     // it and deleted it. The .gz was taken as "already shipped" (the original was finished),
     // recorded at its end, and after a restart the original's 7 bytes were counted lost.
     let body = b"P000001";
-    let mut q = q();
-    q.reconcile(vec![
-        entry("/l/a.log.1", 1, body, 10),
-        entry("/l/a.log", 2, b"x\n", 11),
-    ]);
+    let mut q = rotated_beside_base(body, b"x\n");
     let k = q.by_id(DevIno { dev: 1, ino: 1 }).expect("k");
     q.observe_head(k, body);
     q.get_mut(k).expect("f").status = Status::Finished;
@@ -1182,8 +1184,7 @@ fn a_gz_of_a_finished_file_not_yet_acknowledged_waits_behind_it_and_continues_it
     );
     // Stopped before the original shipped: the restart finds only the .gz.
     let saved = q.checkpoint_entries();
-    let mut q2 = FileQueue::new(StartAt::Beginning, Duration::from_secs(5));
-    q2.restore(&saved);
+    let mut q2 = restored(&saved);
     let mut notices = Vec::new();
     for _ in 0..=VANISH_SCANS {
         notices.extend(q2.reconcile(vec![
